@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything qvit needs to build, test and produce its bundled models, from Debian's
+# packages only (no other network source exists). Safe to run again; needs root or sudo.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+BUILD_DEPS=(
+  build-essential cmake ninja-build pkg-config
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libcli11-dev nlohmann-json3-dev libopencv-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
+  libonnx-testdata
+)
+# Python side for tools/ (golden files, training, parity); tests that need it skip without it.
+TOOL_DEPS=(python3-torch python3-torchvision python3-onnx python3-numpy dataset-fashion-mnist)
+
+missing=()
+for p in "${BUILD_DEPS[@]}" ${QVIT_WITH_TOOLS:+"${TOOL_DEPS[@]}"}; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

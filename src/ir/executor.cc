@@ -1,0 +1,96 @@
+#include "ir/executor.h"
+
+#include <algorithm>
+
+namespace qvit {
+
+Executor::Executor(const Graph& g) : graph_(g) {
+  kernels_.reserve(g.nodes.size());
+  std::vector<int> last_use(g.values.size(), -1);
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const Node& node = g.nodes[n];
+    OpFn fn = find_op(node.op);
+    if (!fn) throw Error(g.source + ": " + node.describe() + ": unsupported op type '" + node.op + "'");
+    kernels_.push_back(fn);
+    for (int in : node.inputs)
+      if (in >= 0) last_use[in] = static_cast<int>(n);
+  }
+  for (int o : g.outputs) last_use[o] = static_cast<int>(g.nodes.size());
+  free_after_.assign(g.nodes.size(), {});
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (last_use[v] >= 0 && last_use[v] < static_cast<int>(g.nodes.size()) && !g.is_constant(static_cast<int>(v)))
+      free_after_[last_use[v]].push_back(static_cast<int>(v));
+}
+
+void check_inputs(const Graph& g, const std::vector<Tensor>& inputs) {
+  if (inputs.size() != g.inputs.size())
+    throw Error(g.source + ": model takes " + std::to_string(g.inputs.size()) + " input(s), got " +
+                std::to_string(inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& v = g.value(g.inputs[i]);
+    if (inputs[i].dtype() != v.dtype)
+      throw Error(g.source + ": input '" + v.name + "' must be " + dtype_name(v.dtype) + ", got " +
+                  dtype_name(inputs[i].dtype()));
+    if (!v.shape.empty() && inputs[i].shape() != v.shape)
+      throw Error(g.source + ": input '" + v.name + "' must have shape " + shape_str(v.shape) + ", got " +
+                  shape_str(inputs[i].shape()));
+  }
+}
+
+std::vector<Tensor> Executor::run(std::vector<Tensor> inputs, ValueObserver* observer) const {
+  return execute(std::move(inputs), observer, false);
+}
+
+std::vector<Tensor> Executor::run_all(std::vector<Tensor> inputs, ValueObserver* observer) const {
+  return execute(std::move(inputs), observer, true);
+}
+
+std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all) const {
+  const Graph& g = graph_;
+  check_inputs(g, inputs);
+  std::vector<Tensor> env(g.values.size());
+  std::vector<const Tensor*> ptr(g.values.size(), nullptr);
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].constant) ptr[v] = &*g.values[v].constant;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    env[g.inputs[i]] = std::move(inputs[i]);
+    ptr[g.inputs[i]] = &env[g.inputs[i]];
+  }
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const Node& node = g.nodes[n];
+    OpCall call{node, {}, g.opset};
+    call.in.reserve(node.inputs.size());
+    for (int in : node.inputs) {
+      if (in >= 0 && !ptr[in]) throw InternalError(node.describe() + ": input '" + g.value(in).name + "' not computed");
+      call.in.push_back(in >= 0 ? ptr[in] : nullptr);
+    }
+    std::vector<Tensor> outs(node.outputs.size());
+    kernels_[n](call, outs);
+    for (size_t k = 0; k < outs.size(); ++k) {
+      const int id = node.outputs[k];
+      if (id < 0) continue;
+      if (!outs[k].defined()) continue;  // optional output the kernel does not produce
+      env[id] = std::move(outs[k]);
+      ptr[id] = &env[id];
+      if (observer) observer->on_value(g, id, env[id]);
+    }
+    if (!keep_all)
+      for (int v : free_after_[n]) {
+        env[v] = Tensor();
+        ptr[v] = nullptr;
+      }
+  }
+  if (keep_all) {
+    for (size_t v = 0; v < g.values.size(); ++v)
+      if (g.values[v].constant) env[v] = *g.values[v].constant;
+    return env;
+  }
+  std::vector<Tensor> result;
+  for (int o : g.outputs) {
+    if (!ptr[o]) throw Error(g.source + ": output '" + g.value(o).name + "' was not computed");
+    result.push_back(ptr[o] == &env[o] ? std::move(env[o]) : *ptr[o]);
+  }
+  return result;
+}
+
+}  // namespace qvit

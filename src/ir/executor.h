@@ -1,0 +1,43 @@
+#pragma once
+// Float reference executor over the IR. It runs nodes in topological order, frees every
+// intermediate after its last reader, and lets an observer see (and replace) each value as it is
+// produced — calibration observes ranges there, fake-quant rewrites values there.
+#include <functional>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/op_registry.h"
+
+namespace qvit {
+
+class ValueObserver {
+ public:
+  virtual ~ValueObserver() = default;
+  // Called for every node output right after the node ran; may modify `t` in place.
+  virtual void on_value(const Graph& g, int value_id, Tensor& t) = 0;
+};
+
+class Executor {
+ public:
+  explicit Executor(const Graph& g);
+
+  // Runs the graph on `inputs` (one per graph input, in order); returns the graph outputs.
+  std::vector<Tensor> run(std::vector<Tensor> inputs, ValueObserver* observer = nullptr) const;
+  // Same, but returns every value (constants included), indexed by value id. Used by the importer
+  // to fold shape subgraphs and by tests and tools that inspect intermediates.
+  std::vector<Tensor> run_all(std::vector<Tensor> inputs, ValueObserver* observer = nullptr) const;
+
+  const Graph& graph() const { return graph_; }
+
+ private:
+  std::vector<Tensor> execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all) const;
+
+  const Graph& graph_;
+  std::vector<OpFn> kernels_;                 // per node
+  std::vector<std::vector<int>> free_after_;  // per node: values whose last reader it is
+};
+
+// Checks user inputs against the graph's declared input shapes/types; clear error otherwise.
+void check_inputs(const Graph& g, const std::vector<Tensor>& inputs);
+
+}  // namespace qvit

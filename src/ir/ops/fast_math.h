@@ -1,0 +1,16 @@
+#pragma once
+// Vectorizable float32 exp and erf for the float executor's hot loops (softmax, GELU). Plain C++
+// written so GCC auto-vectorizes it; accuracy is a few ulp, far inside the 1e-3 relative parity
+// tolerance against PyTorch and ONNX's node-test tolerances.
+#include <cstdint>
+
+namespace qvit {
+
+// y[i] = exp(x[i]); x below -87.3 gives 0, above 88.7 gives +inf.
+void exp_f32(const float* x, float* y, int64_t n);
+// y[i] = erf(x[i]).
+void erf_f32(const float* x, float* y, int64_t n);
+// y[i] = x[i] * 0.5 * (1 + erf(x[i] / sqrt(2)))  (exact GELU, as torch.nn.GELU()).
+void gelu_f32(const float* x, float* y, int64_t n);
+
+}  // namespace qvit

@@ -1,0 +1,362 @@
+// Neural-network ops: MatMul, Gemm, the fused Linear, Conv, Softmax, LayerNorm/LayerNormalization,
+// Gelu, GlobalAveragePool. Float32 only (what ViTs run in).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ir/op_registry.h"
+#include "ir/ops/fast_math.h"
+#include "ir/ops/gemm.h"
+
+namespace qvit {
+namespace {
+
+void require_f32(const OpCall& c, const Tensor& t, const char* what) {
+  if (t.dtype() != DType::Float32) c.fail(std::string(what) + " must be float32, got " + dtype_name(t.dtype()));
+}
+
+// Copy of `x` broadcast to batch shape `batch` + x's last two dims.
+Tensor expand_batch(const Tensor& x, const Shape& batch) {
+  Shape target = batch;
+  target.push_back(x.shape()[x.rank() - 2]);
+  target.push_back(x.shape()[x.rank() - 1]);
+  if (target == x.shape()) return x;
+  Tensor y(DType::Float32, target);
+  const int r = static_cast<int>(target.size());
+  auto st = strides_of(x.shape());
+  std::vector<int64_t> bst(r, 0);
+  const int off = r - x.rank();
+  for (int a = 0; a < x.rank(); ++a) bst[off + a] = x.shape()[a] == 1 ? 0 : st[a];
+  const int64_t mat = target[r - 2] * target[r - 1];
+  const int64_t count = y.numel() / std::max<int64_t>(mat, 1);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t rem = i, src = 0;
+    for (int a = r - 3; a >= 0; --a) {
+      src += (rem % target[a]) * bst[a];
+      rem /= target[a];
+    }
+    std::memcpy(y.data<float>() + i * mat, x.data<float>() + src, static_cast<size_t>(mat) * sizeof(float));
+  }
+  return y;
+}
+
+void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
+  Tensor a = c.input(0), b = c.input(1);
+  require_f32(c, a, "A");
+  require_f32(c, b, "B");
+  const bool a_vec = a.rank() == 1, b_vec = b.rank() == 1;
+  if (a.rank() == 0 || b.rank() == 0) c.fail("inputs must have rank >= 1");
+  if (a_vec) a = a.reshaped({1, a.shape()[0]});
+  if (b_vec) b = b.reshaped({b.shape()[0], 1});
+  const int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
+  if (b.dim(-2) != k) c.fail("inner dimensions differ: " + shape_str(c.input(0).shape()) + " x " + shape_str(c.input(1).shape()));
+  Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes(c, ab, bb);
+  const int64_t count = shape_numel(batch);
+  // A weight-like B shared by every batch entry is one big GEMM over all rows of A.
+  const bool b_shared = shape_numel(bb) == 1;
+  Shape os = batch;
+  os.push_back(m);
+  os.push_back(n);
+  Tensor y(DType::Float32, os);
+  if (b_shared && shape_numel(ab) == count) {
+    sgemm(false, false, count * m, n, k, a.data<float>(), k, b.data<float>(), n, y.data<float>(), n);
+  } else {
+    Tensor ea = expand_batch(a, batch), eb = b_shared ? b : expand_batch(b, batch);
+    sgemm_batched(count, false, false, m, n, k, ea.data<float>(), k, m * k, eb.data<float>(), n, b_shared ? 0 : k * n,
+                  y.data<float>(), n, m * n);
+  }
+  Shape final_shape(batch);
+  if (!a_vec) final_shape.push_back(m);
+  if (!b_vec) final_shape.push_back(n);
+  out[0] = std::move(y).reshaped(final_shape);
+}
+
+void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t n) {
+#pragma omp parallel for if (rows * n > (1 << 16)) schedule(static)
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) y[i * n + j] += bias[j];
+}
+
+// IR op Linear: y[..., N] = x[..., K] · W[K, N] + b[N]. Formed by the importer from MatMul(+Add)
+// and Gemm with a constant weight, so calibration and lowering see one node per linear layer.
+void op_Linear(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const Tensor& w = c.input(1);
+  const Tensor* b = c.optional_input(2);
+  require_f32(c, x, "X");
+  if (w.rank() != 2) c.fail("weight must be 2-D");
+  const int64_t k = w.shape()[0], n = w.shape()[1];
+  if (x.rank() < 1 || x.dim(-1) != k) c.fail("input " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
+  Shape os = x.shape();
+  os.back() = n;
+  out[0] = Tensor(DType::Float32, os);
+  const int64_t rows = x.numel() / std::max<int64_t>(k, 1);
+  sgemm(false, false, rows, n, k, x.data<float>(), k, w.data<float>(), n, out[0].data<float>(), n);
+  if (b) add_bias_rows(out[0].data<float>(), b->data<float>(), rows, n);
+}
+
+void op_Gemm(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  require_f32(c, a, "A");
+  if (a.rank() != 2 || b.rank() != 2) c.fail("A and B must be 2-D");
+  const bool ta = c.node.attr_int("transA", 0) != 0, tb = c.node.attr_int("transB", 0) != 0;
+  const float alpha = c.node.attr_float("alpha", 1.0f), beta = c.node.attr_float("beta", 1.0f);
+  const int64_t m = ta ? a.shape()[1] : a.shape()[0], k = ta ? a.shape()[0] : a.shape()[1];
+  const int64_t n = tb ? b.shape()[0] : b.shape()[1], kb = tb ? b.shape()[1] : b.shape()[0];
+  if (k != kb) c.fail("inner dimensions differ");
+  out[0] = Tensor(DType::Float32, {m, n});
+  float* y = out[0].data<float>();
+  sgemm(ta, tb, m, n, k, a.data<float>(), a.shape()[1], b.data<float>(), b.shape()[1], y, n);
+  if (alpha != 1.0f)
+    for (auto& v : out[0].values<float>()) v *= alpha;
+  if (const Tensor* cc = c.optional_input(2); cc && beta != 0.0f) {
+    Shape cs = broadcast_shapes(c, cc->shape(), {m, n});
+    if (cs != Shape{m, n}) c.fail("C does not broadcast to [M,N]");
+    auto st = strides_of(cc->shape());
+    const int64_t si = cc->rank() == 2 && cc->shape()[0] != 1 ? st[0] : 0;
+    const int64_t sj = cc->rank() >= 1 && cc->shape().back() != 1 ? 1 : 0;
+    const float* pc = cc->data<float>();
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] += beta * pc[i * si + j * sj];
+  }
+}
+
+void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x4 = c.input(0);
+  const Tensor& w4 = c.input(1);
+  const Tensor* bias = c.optional_input(2);
+  require_f32(c, x4, "X");
+  require_f32(c, w4, "W");
+  const int spatial = x4.rank() - 2;
+  if (spatial != 1 && spatial != 2) c.fail("only 1-D and 2-D convolutions are supported");
+  if (w4.rank() != x4.rank()) c.fail("weight rank does not match input rank");
+  // A 1-D convolution runs as a 2-D one of height 1.
+  auto as2d = [&](const Tensor& t) { return spatial == 2 ? t : t.reshaped({t.shape()[0], t.shape()[1], 1, t.shape()[2]}); };
+  const Tensor x = as2d(x4), w = as2d(w4);
+  auto pad2 = [&](std::vector<int64_t> v, int64_t fill, size_t n) {
+    if (v.empty()) v.assign(n, fill);
+    if (spatial == 1) {
+      if (n == 4) v = {0, v[0], 0, v[1]};
+      else v.insert(v.begin(), fill);
+    }
+    return v;
+  };
+  const int64_t group = c.node.attr_int("group", 1);
+  std::vector<int64_t> strides = pad2(c.node.attr_ints("strides"), 1, spatial);
+  std::vector<int64_t> dil = pad2(c.node.attr_ints("dilations"), 1, spatial);
+  std::vector<int64_t> pads = pad2(c.node.attr_ints("pads"), 0, 2 * spatial);
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t M = w.shape()[0], Cg = w.shape()[1], KH = w.shape()[2], KW = w.shape()[3];
+  if (group <= 0 || C != Cg * group || M % group != 0) c.fail("channels do not match weight and group");
+  const std::string auto_pad = c.node.attr_string("auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET") {
+    const int64_t in[2] = {H, W}, ker[2] = {KH, KW};
+    for (int d = 0; d < 2; ++d) {
+      int64_t total = 0;
+      if (auto_pad != "VALID") {
+        const int64_t o = (in[d] + strides[d] - 1) / strides[d];
+        total = std::max<int64_t>(0, (o - 1) * strides[d] + (ker[d] - 1) * dil[d] + 1 - in[d]);
+      }
+      const int64_t small = total / 2;
+      pads[d] = auto_pad == "SAME_LOWER" ? total - small : small;
+      pads[d + 2] = total - pads[d];
+    }
+  }
+  const int64_t OH = (H + pads[0] + pads[2] - (dil[0] * (KH - 1) + 1)) / strides[0] + 1;
+  const int64_t OW = (W + pads[1] + pads[3] - (dil[1] * (KW - 1) + 1)) / strides[1] + 1;
+  if (OH <= 0 || OW <= 0) c.fail("kernel larger than padded input");
+  Tensor y(DType::Float32, {N, M, OH, OW});
+  const int64_t Mg = M / group, kdim = Cg * KH * KW, P = OH * OW;
+  std::vector<float> col(static_cast<size_t>(kdim * P));
+  const float* px = x.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < group; ++g) {
+      // im2col: row (c, kh, kw), column (oh, ow).
+#pragma omp parallel for if (kdim * P > (1 << 15)) schedule(static)
+      for (int64_t r = 0; r < kdim; ++r) {
+        const int64_t ci = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+        const float* plane = px + ((n * C) + g * Cg + ci) * H * W;
+        float* dst = col.data() + r * P;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const int64_t ih = oh * strides[0] - pads[0] + kh * dil[0];
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t iw = ow * strides[1] - pads[1] + kw * dil[1];
+            dst[oh * OW + ow] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? plane[ih * W + iw] : 0.0f;
+          }
+        }
+      }
+      float* dst = y.data<float>() + (n * M + g * Mg) * P;
+      sgemm(false, false, Mg, P, kdim, w.data<float>() + g * Mg * kdim, kdim, col.data(), P, dst, P);
+    }
+  if (bias) {
+    const float* pb = bias->data<float>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t m = 0; m < M; ++m) {
+        float* p = y.data<float>() + (n * M + m) * P;
+        for (int64_t i = 0; i < P; ++i) p[i] += pb[m];
+      }
+  }
+  if (spatial == 1) y = std::move(y).reshaped({N, M, OW});
+  out[0] = std::move(y);
+}
+
+// In-place softmax over `rows` contiguous rows of length `len`.
+void softmax_rows(float* x, int64_t rows, int64_t len, bool log) {
+#pragma omp parallel for if (rows * len > (1 << 14)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* p = x + r * len;
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < len; ++i) mx = std::max(mx, p[i]);
+    for (int64_t i = 0; i < len; ++i) p[i] -= mx;
+    if (log) {
+      double s = 0;
+      for (int64_t i = 0; i < len; ++i) s += std::exp(static_cast<double>(p[i]));
+      const float ls = static_cast<float>(std::log(s));
+      for (int64_t i = 0; i < len; ++i) p[i] -= ls;
+      continue;
+    }
+    exp_f32(p, p, len);
+    float s = 0;
+    for (int64_t i = 0; i < len; ++i) s += p[i];
+    const float inv = 1.0f / s;
+    for (int64_t i = 0; i < len; ++i) p[i] *= inv;
+  }
+}
+
+template <bool Log>
+void softmax_op(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  require_f32(c, x, "input");
+  const int r = x.rank();
+  const int axis = normalize_axis(c, c.node.attr_int("axis", c.opset < 13 ? 1 : -1), r);
+  out[0] = x;
+  if (x.numel() == 0) return;
+  if (c.opset < 13 || axis == r - 1) {
+    // Before opset 13 the input is coerced to 2-D at `axis`: the row is everything from axis on.
+    int64_t len = 1;
+    for (int a = axis; a < r; ++a) len *= x.shape()[a];
+    softmax_rows(out[0].data<float>(), x.numel() / len, len, Log);
+    return;
+  }
+  // Softmax along an inner axis: gather each strided column into a row, normalize, scatter back.
+  int64_t outer = 1, inner = 1;
+  const int64_t dim = x.shape()[axis];
+  for (int a = 0; a < axis; ++a) outer *= x.shape()[a];
+  for (int a = axis + 1; a < r; ++a) inner *= x.shape()[a];
+  std::vector<float> row(static_cast<size_t>(dim));
+  float* p = out[0].data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      for (int64_t k = 0; k < dim; ++k) row[k] = p[(o * dim + k) * inner + i];
+      softmax_rows(row.data(), 1, dim, Log);
+      for (int64_t k = 0; k < dim; ++k) p[(o * dim + k) * inner + i] = row[k];
+    }
+}
+
+// LayerNormalization (opset 17) and the importer's fused LayerNorm: normalize over axes [axis, r),
+// then scale and shift. Statistics in double so long rows stay accurate.
+void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const Tensor& gamma = c.input(1);
+  const Tensor* beta = c.optional_input(2);
+  require_f32(c, x, "X");
+  const int r = x.rank();
+  const int axis = normalize_axis(c, c.node.attr_int("axis", -1), r);
+  const float eps = c.node.attr_float("epsilon", 1e-5f);
+  int64_t len = 1;
+  for (int a = axis; a < r; ++a) len *= x.shape()[a];
+  if (gamma.numel() != len && gamma.numel() != 1) c.fail("scale has " + std::to_string(gamma.numel()) + " elements, expected " + std::to_string(len));
+  if (beta && beta->numel() != len && beta->numel() != 1) c.fail("bias size does not match the normalized shape");
+  const int64_t rows = x.numel() / std::max<int64_t>(len, 1);
+  out[0] = Tensor(DType::Float32, x.shape());
+  Shape stat_shape(x.shape().begin(), x.shape().begin() + axis);
+  stat_shape.resize(static_cast<size_t>(r), 1);
+  const bool want_stats = out.size() > 1;
+  Tensor mean_t, inv_t;
+  if (want_stats) {
+    mean_t = Tensor(DType::Float32, stat_shape);
+    inv_t = Tensor(DType::Float32, stat_shape);
+  }
+  const float* px = x.data<float>();
+  const float* pg = gamma.data<float>();
+  const float* pb = beta ? beta->data<float>() : nullptr;
+  const bool g1 = gamma.numel() == 1, b1 = beta && beta->numel() == 1;
+  float* py = out[0].data<float>();
+#pragma omp parallel for if (x.numel() > (1 << 15)) schedule(static)
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* row = px + i * len;
+    double s = 0;
+    for (int64_t k = 0; k < len; ++k) s += row[k];
+    const double mean = s / static_cast<double>(len);
+    double v = 0;
+    for (int64_t k = 0; k < len; ++k) v += (row[k] - mean) * (row[k] - mean);
+    const double inv = 1.0 / std::sqrt(v / static_cast<double>(len) + eps);
+    const float fm = static_cast<float>(mean), fi = static_cast<float>(inv);
+    float* o = py + i * len;
+    for (int64_t k = 0; k < len; ++k) {
+      float yk = (row[k] - fm) * fi * pg[g1 ? 0 : k];
+      if (pb) yk += pb[b1 ? 0 : k];
+      o[k] = yk;
+    }
+    if (want_stats) {
+      mean_t.data<float>()[i] = fm;
+      inv_t.data<float>()[i] = fi;
+    }
+  }
+  if (want_stats) {
+    out[1] = std::move(mean_t);
+    if (out.size() > 2) out[2] = std::move(inv_t);
+  }
+}
+
+void op_Gelu(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  require_f32(c, x, "input");
+  out[0] = Tensor(DType::Float32, x.shape());
+  const float* px = x.data<float>();
+  float* py = out[0].data<float>();
+  const int64_t n = x.numel();
+  if (c.node.attr_string("approximate", "none") == "tanh") {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = px[i];
+      py[i] = 0.5f * v * (1.0f + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
+    }
+    return;
+  }
+  const int64_t chunk = 4096;
+#pragma omp parallel for if (n > (1 << 15)) schedule(static)
+  for (int64_t s = 0; s < n; s += chunk) gelu_f32(px + s, py + s, std::min(chunk, n - s));
+}
+
+void op_GlobalAveragePool(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  require_f32(c, x, "input");
+  if (x.rank() < 3) c.fail("input must have rank >= 3");
+  Shape s = x.shape();
+  int64_t plane = 1;
+  for (int a = 2; a < x.rank(); ++a) {
+    plane *= s[a];
+    s[a] = 1;
+  }
+  out[0] = Tensor(DType::Float32, s);
+  const int64_t nc = s[0] * s[1];
+  for (int64_t i = 0; i < nc; ++i) {
+    double acc = 0;
+    for (int64_t k = 0; k < plane; ++k) acc += x.data<float>()[i * plane + k];
+    out[0].data<float>()[i] = static_cast<float>(acc / static_cast<double>(plane));
+  }
+}
+
+}  // namespace
+
+void register_nn_ops(OpTable& t) {
+  t.insert(t.end(), {
+      {"MatMul", op_MatMul}, {"Linear", op_Linear}, {"Gemm", op_Gemm}, {"Conv", op_Conv},
+      {"Softmax", softmax_op<false>}, {"LogSoftmax", softmax_op<true>}, {"LayerNormalization", op_LayerNorm},
+      {"LayerNorm", op_LayerNorm}, {"Gelu", op_Gelu}, {"GlobalAveragePool", op_GlobalAveragePool},
+  });
+}
+
+}  // namespace qvit
