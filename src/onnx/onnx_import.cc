@@ -19,7 +19,7 @@ namespace {
 // IR versions this importer understands (ONNX 1.12 writes up to 8).
 constexpr int64_t kMinIrVersion = 3;
 constexpr int64_t kMaxIrVersion = 8;
-constexpr int64_t kMinOpset = 7;
+constexpr int64_t kMinOpset = 1;
 constexpr int64_t kMaxOpset = 17;
 
 std::string read_file(const std::string& path) {
@@ -123,7 +123,8 @@ void validate_model(const onnx::ModelProto& m, const std::string& src) {
   }
 }
 
-Shape input_shape(const onnx::ValueInfoProto& vi, const ImportOptions& opt, const std::string& src) {
+Shape input_shape(const onnx::ValueInfoProto& vi, size_t position, const ImportOptions& opt, const std::string& src) {
+  if (position < opt.input_shapes_by_position.size()) return opt.input_shapes_by_position[position];
   if (auto it = opt.input_shapes.find(vi.name()); it != opt.input_shapes.end()) return it->second;
   if (!vi.type().has_tensor_type() || !vi.type().tensor_type().has_shape())
     throw Error(src + ": input '" + vi.name() + "' has no declared shape; pass one explicitly");
@@ -158,7 +159,7 @@ Graph convert(const onnx::ModelProto& m, const std::string& src, const ImportOpt
     Value v;
     v.name = vi.name();
     v.dtype = dtype_from_proto(vi.type().tensor_type().elem_type(), src + ": input '" + vi.name() + "'");
-    v.shape = input_shape(vi, opt, src);
+    v.shape = input_shape(vi, g.inputs.size(), opt, src);
     g.inputs.push_back(g.add_value(std::move(v)));
   }
   std::vector<std::string> unsupported;

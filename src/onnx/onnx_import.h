@@ -14,6 +14,7 @@ namespace qvit {
 struct ImportOptions {
   int64_t batch = 1;                          // replaces a dynamic leading dimension
   std::map<std::string, Shape> input_shapes;  // explicit static shapes per input name
+  std::vector<Shape> input_shapes_by_position;  // or per input position (used when non-empty)
   bool fold = true;                           // fold constant/shape subgraphs
   bool fuse = true;                           // form LayerNorm / Gelu / Linear IR ops
 };

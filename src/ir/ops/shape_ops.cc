@@ -20,6 +20,9 @@ std::vector<int64_t> axes_attr_or_input(const OpCall& c, size_t index) {
 }
 
 void op_Identity(const OpCall& c, std::vector<Tensor>& out) {
+  if (c.node.op == "Dropout")
+    if (const Tensor* training = c.optional_input(2); training && training->numel() == 1 && training->value_as_double(0) != 0)
+      c.fail("training_mode=true is not supported: qvit runs inference only");
   out[0] = c.input(0);
   for (size_t i = 1; i < out.size(); ++i) out[i] = Tensor(DType::Bool, c.input(0).shape());  // Dropout mask
   if (out.size() > 1) std::memset(out[1].raw(), 1, out[1].nbytes());
@@ -416,7 +419,8 @@ void op_ScatterND(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   const Tensor& ind = c.input(1);
   const Tensor& upd = c.input(2);
-  if (c.node.attr_string("reduction", "none") != "none") c.fail("only reduction='none' is supported");
+  const std::string reduction = c.node.attr_string("reduction", "none");
+  if (reduction != "none" && reduction != "add" && reduction != "mul") c.fail("reduction '" + reduction + "' is not supported");
   if (ind.rank() < 1) c.fail("indices must have rank >= 1");
   const int64_t k = ind.shape().back();
   if (k > x.rank()) c.fail("index depth exceeds data rank");
@@ -437,7 +441,20 @@ void op_ScatterND(const OpCall& c, std::vector<Tensor>& out) {
       if (v < 0) v += dim;
       off += v * st[j];
     }
-    std::memcpy(out[0].raw() + off * es, upd.raw() + i * slice * static_cast<int64_t>(es), static_cast<size_t>(slice) * es);
+    if (reduction == "none") {
+      std::memcpy(out[0].raw() + off * es, upd.raw() + i * slice * static_cast<int64_t>(es), static_cast<size_t>(slice) * es);
+      continue;
+    }
+    visit_dtype(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (std::is_same_v<T, bool>) {
+        c.fail("reduction on bool data");
+      } else {
+        T* dst = out[0].data<T>() + off;
+        const T* src = upd.data<T>() + i * slice;
+        for (int64_t e = 0; e < slice; ++e) dst[e] = reduction == "add" ? static_cast<T>(dst[e] + src[e]) : static_cast<T>(dst[e] * src[e]);
+      }
+    });
   }
 }
 
