@@ -1,10 +1,63 @@
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+
 #include "cli/commands.h"
+#include "data/batch_loader.h"
+#include "data/dataset.h"
+#include "eval/classification.h"
+#include "eval/config_lookup.h"
+#include "runtime/float_model.h"
+#include "util/atomic_file.h"
 
 namespace qvit::cli {
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "top-1/top-5 accuracy of a model on a labelled image set");
-  (void)cmd;
+  struct Opts {
+    std::string model, data, config, json, split;
+    int64_t limit = -1, batch = 32;
+    bool skip_bad = false, quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("--data", o->data, "image folder (class subfolders), list file, or folder of IDX files; "
+                                      "default: the config's default_data");
+  cmd->add_option("--config", o->config, "preprocessing config JSON (default: found in configs/ by model name)");
+  cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
+  cmd->add_option("--limit", o->limit, "evaluate only the first N samples");
+  cmd->add_option("--batch", o->batch, "batch size")->check(CLI::Range(1, 4096));
+  cmd->add_option("--json", o->json, "write the result as JSON to FILE ('-' for stdout)");
+  cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
+  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  cmd->callback([o] {
+    const LocatedConfig cfg = o->config.empty() ? find_config_for_model(o->model) : load_config_file(o->config);
+    std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_data) : o->data;
+    if (data_path.empty()) throw Error(cfg.file.string() + ": no default_data; pass --data");
+    data::DatasetOptions dopt;
+    dopt.split = o->split;
+    auto dataset = data::open_dataset(data_path, cfg.config, dopt);
+    spdlog::info("{}", dataset->description());
+    FloatModel model(o->model, o->batch);
+    data::BatchLoaderOptions lopt;
+    lopt.batch_size = o->batch;
+    lopt.limit = o->limit;
+    lopt.skip_bad = o->skip_bad;
+    data::BatchLoader loader(*dataset, lopt);
+    const ClassificationResult r =
+        evaluate_classifier([&](const Tensor& images) { return model.run(images); }, loader, !o->quiet && o->json != "-");
+    nlohmann::json j = r.to_json();
+    j["model"] = o->model;
+    j["data"] = data_path;
+    j["config"] = cfg.file.string();
+    j["mode"] = "float";
+    if (r.skipped) spdlog::warn("{} unreadable image(s) skipped", r.skipped);
+    spdlog::info("{}: top-1 {:.2f}%  top-5 {:.2f}%  on {} images  ({:.0f} images/s)", o->model, r.top1(), r.top5(), r.samples,
+                 r.images_per_second());
+    if (o->json == "-") std::cout << j.dump(2) << "\n";
+    else if (!o->json.empty()) write_file_atomic(o->json, j.dump(2) + "\n");
+  });
 }
 
 }  // namespace qvit::cli

@@ -2,6 +2,8 @@
 
 #include <regex>
 
+#include <spdlog/spdlog.h>
+
 #include "data/idx_dataset.h"
 #include "data/image_file_dataset.h"
 #include "data/image_folder.h"
@@ -46,11 +48,15 @@ std::unique_ptr<Dataset> open_dataset(const fs::path& path, const PreprocessConf
       throw qvit::Error(path.string() + ": is an image; the data must be a folder or a list file");
     if (is_idx_file_name(path))
       throw qvit::Error(path.string() + ": is an IDX file; pass the folder that holds the images and labels files");
+    if (!options.split.empty())
+      spdlog::warn("{}: a list file has no splits, so the split \"{}\" is ignored", path.string(), options.split);
     return open_image_list(path, config);
   }
   if (!fs::is_directory(status)) throw qvit::Error(path.string() + ": is neither a regular file nor a folder");
 
   if (!find_idx_splits(path).empty()) return open_idx_dataset(path, config, options.split);
+  if (!options.split.empty())
+    spdlog::warn("{}: not IDX data, so the split \"{}\" is ignored", path.string(), options.split);
   bool has_subfolder = false;
   for (fs::directory_iterator it(path, ec), end; !ec && it != end && !has_subfolder; it.increment(ec)) {
     std::error_code entry_ec;

@@ -62,7 +62,8 @@ IdxArray read_idx_u8(const std::filesystem::path& path, int expected_rank) {
   std::vector<uint8_t> bytes = read_maybe_gzipped(path);
   if (bytes.size() < 4) fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes)");
   if (bytes[0] != 0 || bytes[1] != 0)
-    fail(path, "not an IDX file (magic starts with " + hex_byte(bytes[0]) + " " + hex_byte(bytes[1]) + ", expected 0x00 0x00)");
+    fail(path, "not an IDX file (magic starts with " + hex_byte(bytes[0]) + " " + hex_byte(bytes[1]) +
+                   ", expected 0x00 0x00)");
   if (bytes[2] != kIdxTypeUnsignedByte)
     fail(path, "IDX element type " + hex_byte(bytes[2]) + " is not supported (only unsigned bytes, 0x08)");
   const int rank = bytes[3];
@@ -71,7 +72,8 @@ IdxArray read_idx_u8(const std::filesystem::path& path, int expected_rank) {
                    (expected_rank == 3 ? " (images: count, rows, columns)" : " (labels: count)"));
   const size_t header_size = 4 + 4 * static_cast<size_t>(rank);
   if (bytes.size() < header_size)
-    fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes, need " + std::to_string(header_size) + ")");
+    fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes, need " +
+                   std::to_string(header_size) + ")");
 
   IdxArray array;
   int64_t expected_data = 1;

@@ -174,7 +174,8 @@ PreprocessConfig parse_preprocess_config(const std::string& json_text, const std
   cfg.mean = check.per_channel(check.require(root, "mean", ""), "mean", cfg.channels);
   cfg.std = check.per_channel(check.require(root, "std", ""), "std", cfg.channels);
   for (size_t i = 0; i < cfg.std.size(); ++i)
-    if (!(cfg.std[i] > 0)) check.fail("std[" + std::to_string(i) + "]", "must be positive, got " + std::to_string(cfg.std[i]));
+    if (!(cfg.std[i] > 0))
+      check.fail("std[" + std::to_string(i) + "]", "must be positive, got " + root["std"][i].dump());
 
   cfg.num_classes = check.positive_int(check.require(root, "num_classes", ""), "num_classes", 1 << 24);
   if (auto it = root.find("class_names"); it != root.end() && !it->is_null()) {
@@ -183,8 +184,10 @@ PreprocessConfig parse_preprocess_config(const std::string& json_text, const std
       check.fail("class_names", "has " + std::to_string(it->size()) + " names but num_classes is " +
                                     std::to_string(cfg.num_classes));
     for (size_t i = 0; i < it->size(); ++i) {
-      if (!(*it)[i].is_string()) check.fail("class_names[" + std::to_string(i) + "]", "expected a string, got " + (*it)[i].dump());
-      cfg.class_names.push_back((*it)[i].get<std::string>());
+      const json& class_name = (*it)[i];
+      if (!class_name.is_string())
+        check.fail("class_names[" + std::to_string(i) + "]", "expected a string, got " + class_name.dump());
+      cfg.class_names.push_back(class_name.get<std::string>());
     }
   }
 

@@ -5,6 +5,7 @@
 #include "ir/broadcast.h"
 #include "ir/op_registry.h"
 #include "ir/ops/fast_math.h"
+#include "util/thread_pool.h"
 
 namespace qvit {
 namespace {
@@ -16,8 +17,9 @@ void unary_loop(const Tensor& x, Tensor& y, F f) {
   const T* a = x.data<T>();
   T* o = y.data<T>();
   const int64_t n = x.numel();
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+  parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) o[i] = f(a[i]);
+  });
 }
 
 // Float unary op; F is a generic lambda so it instantiates for float and double.
@@ -90,8 +92,9 @@ void binary_typed(const Tensor& a, const Tensor& b, Tensor& y, F f) {
   R* po = y.data<R>();
   if (a.shape() == b.shape()) {
     const int64_t n = y.numel();
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+    parallel_for(n, 1 << 15, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+    });
     return;
   }
   broadcast_rows<2>(y.shape(), {a.shape(), b.shape()},

@@ -1,26 +1,21 @@
 #include "ir/ops/gemm.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
+#include <mutex>
+
+#include "util/thread_pool.h"
 
 namespace qvit {
 
 namespace {
-int g_threads = 0;
+// OpenBLAS keeps its own threads; match them to the pool's size once.
+void sync_blas_threads() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(num_threads()); });
 }
-
-void set_float_threads(int n) {
-  g_threads = n > 0 ? n : omp_get_num_procs();
-  omp_set_num_threads(g_threads);
-  openblas_set_num_threads(g_threads);
-}
-
-int float_threads() {
-  if (g_threads == 0) set_float_threads(0);
-  return g_threads;
-}
+}  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
            const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
@@ -30,6 +25,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
       for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.0f);
     return;
   }
+  sync_blas_threads();
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), accumulate ? 1.0f : 0.0f, c,
@@ -39,19 +35,22 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
 void sgemm_batched(int64_t count, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                    const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b,
                    float* c, int64_t ldc, int64_t stride_c) {
-  const int threads = float_threads();
+  sync_blas_threads();
   // Below this many multiply-adds per GEMM, BLAS threading costs more than it gains: run
   // single-threaded GEMMs side by side instead (attention's per-head QKᵀ and attn·V).
   const bool small = m * n * k < (int64_t{1} << 22);
+  const int threads = num_threads();
+  auto one = [&](int64_t i) {
+    sgemm(trans_a, trans_b, m, n, k, a + i * stride_a, lda, b + i * stride_b, ldb, c + i * stride_c, ldc);
+  };
   if (count > 1 && small && threads > 1) {
     openblas_set_num_threads(1);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t i = 0; i < count; ++i)
-      sgemm(trans_a, trans_b, m, n, k, a + i * stride_a, lda, b + i * stride_b, ldb, c + i * stride_c, ldc);
+    parallel_for(count, 1, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) one(i);
+    });
     openblas_set_num_threads(threads);
   } else {
-    for (int64_t i = 0; i < count; ++i)
-      sgemm(trans_a, trans_b, m, n, k, a + i * stride_a, lda, b + i * stride_b, ldb, c + i * stride_c, ldc);
+    for (int64_t i = 0; i < count; ++i) one(i);
   }
 }
 

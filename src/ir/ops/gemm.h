@@ -14,8 +14,4 @@ void sgemm_batched(int64_t count, bool trans_a, bool trans_b, int64_t m, int64_t
                    const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b,
                    float* c, int64_t ldc, int64_t stride_c);
 
-// Worker threads of the float executor (OpenMP and BLAS); 0 = all cores.
-void set_float_threads(int n);
-int float_threads();
-
 }  // namespace qvit

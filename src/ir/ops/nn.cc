@@ -7,6 +7,7 @@
 #include "ir/op_registry.h"
 #include "ir/ops/fast_math.h"
 #include "ir/ops/gemm.h"
+#include "util/thread_pool.h"
 
 namespace qvit {
 namespace {
@@ -73,9 +74,10 @@ void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
 }
 
 void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t n) {
-#pragma omp parallel for if (rows * n > (1 << 16)) schedule(static)
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < n; ++j) y[i * n + j] += bias[j];
+  parallel_for(rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] += bias[j];
+  });
 }
 
 // IR op Linear: y[..., N] = x[..., K] · W[K, N] + b[N]. Formed by the importer from MatMul(+Add)
@@ -174,8 +176,8 @@ void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
   for (int64_t n = 0; n < N; ++n)
     for (int64_t g = 0; g < group; ++g) {
       // im2col: row (c, kh, kw), column (oh, ow).
-#pragma omp parallel for if (kdim * P > (1 << 15)) schedule(static)
-      for (int64_t r = 0; r < kdim; ++r) {
+      parallel_for(kdim, std::max<int64_t>(1, (1 << 14) / P), [&](int64_t r_begin, int64_t r_end) {
+      for (int64_t r = r_begin; r < r_end; ++r) {
         const int64_t ci = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
         const float* plane = px + ((n * C) + g * Cg + ci) * H * W;
         float* dst = col.data() + r * P;
@@ -187,6 +189,7 @@ void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
           }
         }
       }
+      });
       float* dst = y.data<float>() + (n * M + g * Mg) * P;
       sgemm(false, false, Mg, P, kdim, w.data<float>() + g * Mg * kdim, kdim, col.data(), P, dst, P);
     }
@@ -204,8 +207,8 @@ void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
 
 // In-place softmax over `rows` contiguous rows of length `len`.
 void softmax_rows(float* x, int64_t rows, int64_t len, bool log) {
-#pragma omp parallel for if (rows * len > (1 << 14)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, std::max<int64_t>(1, (1 << 13) / std::max<int64_t>(len, 1)), [&](int64_t r_begin, int64_t r_end) {
+  for (int64_t r = r_begin; r < r_end; ++r) {
     float* p = x + r * len;
     float mx = -INFINITY;
     for (int64_t i = 0; i < len; ++i) mx = std::max(mx, p[i]);
@@ -223,6 +226,7 @@ void softmax_rows(float* x, int64_t rows, int64_t len, bool log) {
     const float inv = 1.0f / s;
     for (int64_t i = 0; i < len; ++i) p[i] *= inv;
   }
+  });
 }
 
 template <bool Log>
@@ -284,8 +288,8 @@ void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
   const float* pb = beta ? beta->data<float>() : nullptr;
   const bool g1 = gamma.numel() == 1, b1 = beta && beta->numel() == 1;
   float* py = out[0].data<float>();
-#pragma omp parallel for if (x.numel() > (1 << 15)) schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
+  parallel_for(rows, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(len, 1)), [&](int64_t r_begin, int64_t r_end) {
+  for (int64_t i = r_begin; i < r_end; ++i) {
     const float* row = px + i * len;
     double s = 0;
     for (int64_t k = 0; k < len; ++k) s += row[k];
@@ -305,6 +309,7 @@ void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
       inv_t.data<float>()[i] = fi;
     }
   }
+  });
   if (want_stats) {
     out[1] = std::move(mean_t);
     if (out.size() > 2) out[2] = std::move(inv_t);
@@ -326,8 +331,9 @@ void op_Gelu(const OpCall& c, std::vector<Tensor>& out) {
     return;
   }
   const int64_t chunk = 4096;
-#pragma omp parallel for if (n > (1 << 15)) schedule(static)
-  for (int64_t s = 0; s < n; s += chunk) gelu_f32(px + s, py + s, std::min(chunk, n - s));
+  parallel_for((n + chunk - 1) / chunk, 4, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) gelu_f32(px + k * chunk, py + k * chunk, std::min(chunk, n - k * chunk));
+  });
 }
 
 void op_GlobalAveragePool(const OpCall& c, std::vector<Tensor>& out) {

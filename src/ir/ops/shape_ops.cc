@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "ir/op_registry.h"
+#include "util/thread_pool.h"
 
 namespace qvit {
 namespace {
@@ -134,8 +135,8 @@ void transpose_typed(const Tensor& x, Tensor& y, const std::vector<int64_t>& per
   const int64_t len = os[r - 1], s_in = st[r - 1];
   // Outer rows are independent: parallelize over them for big tensors.
   const int64_t rows = total / len;
-#pragma omp parallel for if (total > (1 << 16)) schedule(static)
-  for (int64_t row = 0; row < rows; ++row) {
+  parallel_for(rows, std::max<int64_t>(1, (1 << 15) / len), [&](int64_t row_begin, int64_t row_end) {
+  for (int64_t row = row_begin; row < row_end; ++row) {
     int64_t rem = row, off = 0;
     for (int a = r - 2; a >= 0; --a) {
       off += (rem % os[a]) * st[a];
@@ -144,6 +145,7 @@ void transpose_typed(const Tensor& x, Tensor& y, const std::vector<int64_t>& per
     E* d = dst + row * len;
     for (int64_t k = 0; k < len; ++k) d[k] = src[off + k * s_in];
   }
+  });
 }
 
 void op_Transpose(const OpCall& c, std::vector<Tensor>& out) {

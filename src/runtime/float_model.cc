@@ -1,0 +1,42 @@
+#include "runtime/float_model.h"
+
+#include <cstring>
+
+#include "onnx/onnx_import.h"
+
+namespace qvit {
+
+FloatModel::FloatModel(std::string path, int64_t batch_size) : path_(std::move(path)), batch_size_(batch_size) {
+  if (batch_size_ < 1) throw Error("batch size must be >= 1");
+  ImportOptions opt;
+  opt.batch = batch_size_;
+  graph_ = std::make_unique<Graph>(import_onnx(path_, opt));
+  if (graph_->inputs.size() != 1 || graph_->outputs.size() < 1)
+    throw Error(path_ + ": expected a classifier with one input and a logits output");
+  executor_ = std::make_unique<Executor>(*graph_);
+}
+
+Tensor FloatModel::run(const Tensor& images, ValueObserver* observer) {
+  const int64_t n = images.rank() > 0 ? images.shape()[0] : 0;
+  if (n < 1 || n > batch_size_) throw InternalError("FloatModel::run: batch of " + std::to_string(n));
+  const Shape& want = graph_->value(graph_->inputs[0]).shape;
+  Shape got_full = images.shape();
+  got_full[0] = batch_size_;
+  if (got_full != want)
+    throw Error(path_ + ": model input '" + graph_->value(graph_->inputs[0]).name + "' has shape " + shape_str(want) +
+                " but the data gives images of shape " + shape_str(images.shape()) + " (check --config)");
+  Tensor input = images;
+  if (n < batch_size_) {
+    input = Tensor(DType::Float32, want);
+    std::memcpy(input.raw(), images.raw(), images.nbytes());
+  }
+  Tensor logits = std::move(executor_->run({std::move(input)}, observer).at(0));
+  if (n == batch_size_) return logits;
+  Shape s = logits.shape();
+  s[0] = n;
+  Tensor out(DType::Float32, s);
+  std::memcpy(out.raw(), logits.raw(), out.nbytes());
+  return out;
+}
+
+}  // namespace qvit
