@@ -21,9 +21,15 @@ std::vector<int64_t> axes_attr_or_input(const OpCall& c, size_t index) {
 }
 
 void op_Identity(const OpCall& c, std::vector<Tensor>& out) {
-  if (c.node.op == "Dropout")
-    if (const Tensor* training = c.optional_input(2); training && training->numel() == 1 && training->value_as_double(0) != 0)
-      c.fail("training_mode=true is not supported: qvit runs inference only");
+  if (c.node.op == "Dropout") {
+    // Training-mode dropout with a nonzero ratio is random; ratio 0 (what torchvision's Swin
+    // exports, F.dropout(p=0.0) without a training flag) is the identity either way.
+    const Tensor* training = c.optional_input(2);
+    const Tensor* ratio = c.optional_input(1);
+    const double p = ratio && ratio->numel() == 1 ? ratio->value_as_double(0) : c.node.attr_float("ratio", 0.5f);
+    if (training && training->numel() == 1 && training->value_as_double(0) != 0 && p != 0)
+      c.fail("training_mode=true with ratio > 0 is not supported: qvit runs inference only");
+  }
   out[0] = c.input(0);
   for (size_t i = 1; i < out.size(); ++i) out[i] = Tensor(DType::Bool, c.input(0).shape());  // Dropout mask
   if (out.size() > 1) std::memset(out[1].raw(), 1, out[1].nbytes());
