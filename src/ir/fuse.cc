@@ -288,6 +288,55 @@ class Fuser {
 
 }  // namespace
 
-void fuse_patterns(Graph& g) { Fuser(g).run(); }
+// True if the node passes its first input through unchanged (given static shapes).
+bool is_identity(const Graph& g, const Node& n) {
+  if (n.inputs.empty() || n.inputs[0] < 0 || n.outputs.empty() || n.outputs[0] < 0) return false;
+  for (size_t k = 1; k < n.outputs.size(); ++k)
+    if (n.outputs[k] >= 0 && !g.consumers(n.outputs[k]).empty()) return false;  // Dropout mask in use
+  const Value& in = g.value(n.inputs[0]);
+  const Value& out = g.value(n.outputs[0]);
+  if (n.op == "Identity" || n.op == "Dropout") return true;
+  // Shape-preserving data movement whose output equals its input: no-op Slice, Pad with zero
+  // pads, Reshape/Flatten/Squeeze/Unsqueeze to the same shape, Expand to the same shape.
+  if (in.shape != out.shape || in.dtype != out.dtype) return false;
+  if (n.op == "Reshape" || n.op == "Flatten" || n.op == "Squeeze" || n.op == "Unsqueeze" || n.op == "Expand") return true;
+  if (n.op == "Slice") {
+    if (n.inputs.size() > 4 && n.inputs[4] >= 0) {
+      if (!g.is_constant(n.inputs[4])) return false;
+      for (int64_t s : g.constant(n.inputs[4]).as_int64s())
+        if (s != 1) return false;
+    }
+    return true;
+  }
+  if (n.op == "Pad") return true;
+  return false;
+}
+
+// Rewires readers of identity nodes to their inputs and drops the nodes.
+void remove_identities(Graph& g) {
+  g.rebuild_index();
+  std::vector<int> alias(g.values.size());
+  for (size_t v = 0; v < alias.size(); ++v) alias[v] = static_cast<int>(v);
+  std::vector<char> is_output(g.values.size(), 0);
+  for (int o : g.outputs) is_output[o] = 1;
+  std::vector<Node> kept;
+  for (auto& n : g.nodes) {
+    for (int& in : n.inputs)
+      if (in >= 0) in = alias[in];
+    if (is_identity(g, n) && !is_output[n.outputs[0]]) {
+      alias[n.outputs[0]] = n.inputs[0];
+      continue;
+    }
+    kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+  g.rebuild_index();
+  g.remove_dead_nodes();
+}
+
+void fuse_patterns(Graph& g) {
+  remove_identities(g);
+  Fuser(g).run();
+}
 
 }  // namespace qvit
