@@ -113,12 +113,26 @@ void validate_model(const onnx::ModelProto& m, const std::string& src) {
     throw Error(src + ": ONNX IR version " + std::to_string(m.ir_version()) + " is not supported (supported: " +
                 std::to_string(kMinIrVersion) + "–" + std::to_string(kMaxIrVersion) + ")");
   if (!m.has_graph()) throw Error(src + ": model has no graph");
+  // Undefined inputs get a clearer message than the checker's topological-order complaint.
+  std::set<std::string> defined;
+  for (const auto& init : m.graph().initializer()) defined.insert(init.name());
+  for (const auto& in : m.graph().input()) defined.insert(in.name());
+  for (int n = 0; n < m.graph().node_size(); ++n) {
+    const auto& np = m.graph().node(n);
+    for (const auto& in : np.input())
+      if (!in.empty() && !defined.count(in))
+        throw Error(src + ": node '" + (np.name().empty() ? np.op_type() + "_" + std::to_string(n) : np.name()) + "' (" +
+                    np.op_type() + "): input '" + in + "' is not an initializer, a graph input or an earlier node's output");
+    for (const auto& out : np.output()) defined.insert(out);
+  }
   try {
     onnx::checker::check_model(m);
   } catch (const std::exception& e) {
     std::string msg = e.what();
-    // The checker's messages span lines; keep the first, which names the problem.
-    msg = msg.substr(0, msg.find('\n'));
+    // The checker's messages span lines; keep one line.
+    for (auto& ch : msg)
+      if (ch == '\n') ch = ' ';
+    while (!msg.empty() && msg.back() == ' ') msg.pop_back();
     throw Error(src + ": ONNX checker: " + msg);
   }
 }

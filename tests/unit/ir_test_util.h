@@ -1,0 +1,54 @@
+#pragma once
+// Helpers for building small IR graphs directly in tests (no ONNX involved).
+#include <random>
+
+#include "ir/executor.h"
+#include "ir/graph.h"
+
+namespace qvit::test {
+
+inline Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t(DType::Float32, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (auto& v : t.values<float>()) v = d(rng);
+  return t;
+}
+
+struct GraphBuilder {
+  Graph g;
+  int input(const std::string& name, Shape shape) {
+    Value v;
+    v.name = name;
+    v.shape = std::move(shape);
+    int id = g.add_value(std::move(v));
+    g.inputs.push_back(id);
+    return id;
+  }
+  int constant(const std::string& name, Tensor t) { return g.add_constant(name, std::move(t)); }
+  int node(const std::string& op, std::vector<int> inputs, std::map<std::string, AttrValue> attrs = {},
+           const std::string& name = "") {
+    Node n;
+    n.op = op;
+    n.name = name.empty() ? op + "_" + std::to_string(g.nodes.size()) : name;
+    n.inputs = std::move(inputs);
+    n.attrs = std::move(attrs);
+    Value v;
+    v.name = n.name + ":0";
+    int out = g.add_value(std::move(v));
+    n.outputs = {out};
+    g.nodes.push_back(std::move(n));
+    return out;
+  }
+  Graph finish(std::vector<int> outputs) {
+    g.outputs = std::move(outputs);
+    g.opset = 17;
+    g.source = "test";
+    g.rebuild_index();
+    return std::move(g);
+  }
+};
+
+inline Tensor run1(const Graph& g, std::vector<Tensor> inputs) { return Executor(g).run(std::move(inputs)).at(0); }
+
+}  // namespace qvit::test

@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""Write the small, deliberately broken ONNX models that tests/e2e/cli_errors_test.cc feeds to qvit.
+
+  valid.onnx                a tiny valid model (MatMul + Add + Softmax), input x [N,4], output y [N,3]
+  truncated.onnx            valid.onnx cut in half
+  ir_version_99.onnx        valid graph declaring ONNX IR version 99
+  missing_initializer.onnx  MatMul reads weight 'W' that nothing defines
+  unsupported_op.onnx       uses op 'NonMaxSuppression' (not a ViT op; qvit does not run it)
+  custom_domain.onnx        a node in an unknown domain 'com.example'
+  not_onnx.onnx             plain text
+
+Usage: tools/make_malformed_models.py [--out tests/golden/malformed]
+"""
+import argparse
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def base_graph(nodes, initializers, name="g"):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    return helper.make_graph(nodes, name, [x], [y], initializers)
+
+
+def model(graph, ir_version=8, opset=17, check=True):
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="qvit-tests")
+    m.ir_version = ir_version
+    if check:
+        onnx.checker.check_model(m)
+    return m
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                  "tests", "golden", "malformed"))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3)).astype(np.float32), "W")
+    b = numpy_helper.from_array(rng.standard_normal((3,)).astype(np.float32), "B")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["h"], name="fc/MatMul"),
+             helper.make_node("Add", ["h", "B"], ["z"], name="fc/Add"),
+             helper.make_node("Softmax", ["z"], ["y"], name="softmax", axis=-1)]
+    valid = model(base_graph(nodes, [w, b]))
+    data = valid.SerializeToString()
+
+    def write(name, blob):
+        with open(os.path.join(args.out, name), "wb") as f:
+            f.write(blob)
+
+    write("valid.onnx", data)
+    write("truncated.onnx", data[: len(data) // 2])
+    write("ir_version_99.onnx", model(base_graph(nodes, [w, b]), ir_version=99, check=False).SerializeToString())
+    write("missing_initializer.onnx", model(base_graph(nodes, [b]), check=False).SerializeToString())
+    nms = [helper.make_node("NonMaxSuppression", ["x", "x"], ["y"], name="nms")]
+    write("unsupported_op.onnx", model(base_graph(nms, []), check=False).SerializeToString())
+    custom = [helper.make_node("FancyOp", ["x"], ["y"], name="fancy", domain="com.example")]
+    m = helper.make_model(base_graph(custom, []), opset_imports=[helper.make_opsetid("", 17),
+                                                                 helper.make_opsetid("com.example", 1)])
+    m.ir_version = 8
+    write("custom_domain.onnx", m.SerializeToString())
+    write("not_onnx.onnx", b"this is not an ONNX model\n")
+    print(f"wrote 8 models to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
