@@ -2,6 +2,7 @@
 
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
@@ -233,8 +234,12 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& source, con
   validate_model(model, source);
   Graph g = convert(model, source, options);
   model.Clear();  // free the proto copy of the weights before folding allocates
+  const size_t parsed = g.nodes.size();
   if (options.fold) fold_constants(g);
+  const size_t folded = g.nodes.size();
   if (options.fuse) fuse_patterns(g);
+  spdlog::debug("{}: opset {}, {} nodes → {} after constant folding → {} after fusion", source, g.opset, parsed, folded,
+                g.nodes.size());
   return g;
 }
 

@@ -1,0 +1,95 @@
+#include "calib/quant_params.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/error.h"
+
+namespace qvit {
+
+const char* scheme_name(QuantScheme s) {
+  switch (s) {
+    case QuantScheme::Asymmetric: return "asymmetric";
+    case QuantScheme::Symmetric: return "symmetric";
+    case QuantScheme::LogSqrt2: return "log_sqrt2";
+  }
+  return "?";
+}
+
+QuantScheme scheme_from_name(const std::string& name) {
+  if (name == "asymmetric") return QuantScheme::Asymmetric;
+  if (name == "symmetric") return QuantScheme::Symmetric;
+  if (name == "log_sqrt2") return QuantScheme::LogSqrt2;
+  throw Error("unknown quantization scheme '" + name + "' (asymmetric, symmetric, log_sqrt2)");
+}
+
+int32_t QuantParams::qmin() const { return scheme == QuantScheme::Symmetric ? -(1 << (bits - 1)) : 0; }
+int32_t QuantParams::qmax() const {
+  return scheme == QuantScheme::Symmetric ? (1 << (bits - 1)) - 1 : static_cast<int32_t>((int64_t{1} << bits) - 1);
+}
+
+int32_t QuantParams::quantize(float x) const {
+  if (std::isnan(x)) return scheme == QuantScheme::Symmetric ? 0 : zero_point;
+  if (scheme == QuantScheme::LogSqrt2) {
+    // Codes count half-octaves down from s; x ≤ 0 (or below the last code) becomes "zero" = qmax+1
+    // conceptually, stored as qmax with dequantize() mapping the overflow flag below.
+    if (x <= 0.0f) return qmax() + 1;
+    const double code = std::round(-2.0 * std::log2(static_cast<double>(x) / scale));
+    if (code > qmax()) return qmax() + 1;
+    return static_cast<int32_t>(std::max(0.0, code));
+  }
+  // Float arithmetic, identical to the fake_quant() hot path below.
+  const float q = std::round(x / scale) + static_cast<float>(zero_point);
+  return static_cast<int32_t>(std::clamp(q, static_cast<float>(qmin()), static_cast<float>(qmax())));
+}
+
+float QuantParams::dequantize(int32_t q) const {
+  if (scheme == QuantScheme::LogSqrt2) {
+    if (q > qmax()) return 0.0f;
+    return static_cast<float>(scale * std::exp2(-0.5 * q));
+  }
+  return scale * static_cast<float>(q - zero_point);
+}
+
+QuantParams params_for_range(float lo, float hi, int bits, QuantScheme scheme) {
+  QVIT_CHECK(bits >= 2 && bits <= 16, "bits out of range");
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  constexpr float kMinScale = 1e-8f;
+  QuantParams p;
+  p.scheme = scheme;
+  p.bits = bits;
+  if (scheme == QuantScheme::Symmetric) {
+    p.scale = std::max(std::max(-lo, hi) / static_cast<float>(p.qmax()), kMinScale);
+    p.zero_point = 0;
+  } else if (scheme == QuantScheme::LogSqrt2) {
+    p.scale = std::max(hi, kMinScale);  // code 0 is the largest value
+    p.zero_point = 0;
+  } else {
+    p.scale = std::max((hi - lo) / static_cast<float>(p.qmax()), kMinScale);
+    p.zero_point = static_cast<int32_t>(std::clamp(std::round(-lo / p.scale), 0.0f, static_cast<float>(p.qmax())));
+  }
+  return p;
+}
+
+void fake_quant(float* x, int64_t n, const QuantParams& p) {
+  if (p.scheme == QuantScheme::LogSqrt2) {
+    for (int64_t i = 0; i < n; ++i) x[i] = p.fake_quant(x[i]);
+    return;
+  }
+  // Hot path for uniform schemes: the same float arithmetic as quantize/dequantize above.
+  const float lo = static_cast<float>(p.qmin()), hi = static_cast<float>(p.qmax());
+  const float z = static_cast<float>(p.zero_point);
+  for (int64_t i = 0; i < n; ++i) {
+    const float q = std::clamp(std::round(x[i] / p.scale) + z, lo, hi);
+    x[i] = (q - z) * p.scale;
+  }
+}
+
+void fake_quant_channels(float* x, int64_t outer, int64_t channels, int64_t inner, const ChannelQuantParams& p) {
+  QVIT_CHECK(static_cast<int64_t>(p.scale.size()) == channels, "channel count mismatch");
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < channels; ++c) fake_quant(x + (o * channels + c) * inner, inner, p.channel(static_cast<size_t>(c)));
+}
+
+}  // namespace qvit
