@@ -8,6 +8,7 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <zlib.h>
 
 namespace qvit::data {
 namespace {
@@ -39,6 +40,34 @@ bool jpeg_is_truncated(std::span<const uint8_t> data) {
     pos += 2 + ((size_t{data[pos + 2]} << 8) | data[pos + 3]);
   }
   return true;  // the file ends inside the headers
+}
+
+// Walks a PNG's chunks and checks each CRC, so that a corrupt or truncated PNG is reported by
+// qvit in one line before libpng sees it (libpng prints its own message to stderr otherwise).
+// Returns an empty string when the chunk structure is sound, else what is wrong.
+std::string png_structure_problem(std::span<const uint8_t> data) {
+  size_t pos = 8;
+  auto be32 = [&](size_t at) {
+    return (uint32_t{data[at]} << 24) | (uint32_t{data[at + 1]} << 16) | (uint32_t{data[at + 2]} << 8) | data[at + 3];
+  };
+  while (true) {
+    if (pos + 12 > data.size()) return "truncated PNG (missing IEND chunk)";
+    const uint32_t len = be32(pos);
+    if (len > data.size() || pos + 12 + len > data.size()) return "truncated PNG (chunk extends past the end of the file)";
+    const uint8_t* type = data.data() + pos + 4;
+    for (int k = 0; k < 4; ++k)
+      if (!((type[k] >= 'A' && type[k] <= 'Z') || (type[k] >= 'a' && type[k] <= 'z'))) return "corrupt PNG (invalid chunk type)";
+    const uint32_t want = be32(pos + 8 + len);
+    const uint32_t got = static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), type, len + 4));
+    if (got != want) return "corrupt PNG (CRC mismatch in chunk " + std::string(reinterpret_cast<const char*>(type), 4) + ")";
+    if (std::memcmp(type, "IEND", 4) == 0) return {};
+    pos += 12 + len;
+  }
+}
+
+bool looks_like_png(std::span<const uint8_t> data) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return data.size() >= 8 && std::memcmp(data.data(), kSignature, 8) == 0;
 }
 
 bool looks_like_jpeg(std::span<const uint8_t> data) {
@@ -112,6 +141,8 @@ ImageU8 decode_image_bytes(std::span<const uint8_t> encoded, int channels, const
   if (encoded.empty()) bad_image(name, "empty file");
   if (looks_like_jpeg(encoded) && jpeg_is_truncated(encoded))
     bad_image(name, "truncated JPEG (no end-of-image marker after the image data)");
+  if (looks_like_png(encoded))
+    if (const std::string problem = png_structure_problem(encoded); !problem.empty()) bad_image(name, problem);
   cv::Mat decoded;
   try {
     const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8U, const_cast<uint8_t*>(encoded.data()));

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/json_fields.h"
+
 namespace qvit::data {
 namespace {
 
@@ -16,35 +18,11 @@ using nlohmann::json;
 // the loader allocate gigabytes.
 constexpr int kMaxSide = 16384;
 
-// Builds the one-line errors `<file>: field "<name>": <problem>` for one config text.
-class FieldChecker {
+// Config-specific field readers on top of the shared strict JSON reader (one-line errors
+// `<file>: field "<name>": <problem>`, unknown keys rejected).
+class FieldChecker : public qvit::JsonFields {
  public:
-  explicit FieldChecker(std::string source) : source_(std::move(source)) {}
-
-  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
-    throw qvit::Error(source_ + ": field \"" + field + "\": " + problem);
-  }
-  [[noreturn]] void fail_file(const std::string& problem) const {
-    throw qvit::Error(source_ + ": " + problem);
-  }
-
-  // Every key of `obj` must be in `allowed`: a misspelled key must not be silently ignored.
-  void reject_unknown_keys(const json& obj, const std::set<std::string>& allowed,
-                           const std::string& prefix) const {
-    for (const auto& [key, value] : obj.items()) {
-      if (!allowed.count(key)) {
-        std::string known;
-        for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-        fail(prefix + key, "unknown key (known keys: " + known + ")");
-      }
-    }
-  }
-
-  const json& require(const json& obj, const std::string& key, const std::string& prefix) const {
-    auto it = obj.find(key);
-    if (it == obj.end()) fail(prefix + key, "missing (required)");
-    return *it;
-  }
+  using JsonFields::JsonFields;
 
   int positive_int(const json& v, const std::string& field, int max_value) const {
     if (!v.is_number_integer()) fail(field, "expected a positive integer, got " + v.dump());
@@ -75,9 +53,6 @@ class FieldChecker {
     for (size_t i = 0; i < v.size(); ++i) out.push_back(finite_number(v[i], field + "[" + std::to_string(i) + "]"));
     return out;
   }
-
- private:
-  std::string source_;
 };
 
 Interpolation parse_interpolation(const FieldChecker& check, const json& v) {

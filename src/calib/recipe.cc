@@ -1,0 +1,158 @@
+#include "calib/recipe.h"
+
+#include "util/json_fields.h"
+
+namespace qvit {
+
+using nlohmann::json;
+
+const char* observer_name(ObserverKind k) {
+  switch (k) {
+    case ObserverKind::MinMax: return "minmax";
+    case ObserverKind::Percentile: return "percentile";
+    case ObserverKind::Mse: return "mse";
+  }
+  return "?";
+}
+
+const char* post_layernorm_name(PostLayerNormMode m) {
+  switch (m) {
+    case PostLayerNormMode::LayerWise: return "layerwise";
+    case PostLayerNormMode::Reparam: return "reparam";
+    case PostLayerNormMode::ClippedReparam: return "crl";
+  }
+  return "?";
+}
+
+bool glob_match(const std::string& p, const std::string& t) {
+  size_t pi = 0, ti = 0, star = std::string::npos, mark = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
+      ++pi;
+      ++ti;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star != std::string::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+int Recipe::weight_bits_for(const std::string& node) const {
+  int bits = weight_bits;
+  for (const auto& o : layers)
+    if (o.weight_bits && glob_match(o.pattern, node)) bits = *o.weight_bits;
+  return bits;
+}
+
+int Recipe::activation_bits_for(const std::string& node) const {
+  int bits = activation_bits;
+  for (const auto& o : layers)
+    if (o.activation_bits && glob_match(o.pattern, node)) bits = *o.activation_bits;
+  return bits;
+}
+
+namespace {
+ObserverKind observer_from(const JsonFields& f, const json& v, const std::string& field) {
+  const std::string s = f.choice(v, field, {"minmax", "percentile", "mse"});
+  return s == "minmax" ? ObserverKind::MinMax : s == "percentile" ? ObserverKind::Percentile : ObserverKind::Mse;
+}
+}  // namespace
+
+Recipe parse_recipe(const std::string& text, const std::string& source) {
+  const JsonFields f(source);
+  const json j = f.parse(text);
+  if (!j.is_object()) f.fail_file("a recipe must be a JSON object");
+  f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "layers"}, "");
+  if (f.string(f.require(j, "format", ""), "format") != kRecipeFormat)
+    f.fail("format", "unsupported recipe format " + j["format"].dump() + " (expected \"" + kRecipeFormat + "\")");
+  Recipe r;
+  r.name = f.string(f.require(j, "name", ""), "name");
+  const json& w = f.require_object(j, "weights", "");
+  f.reject_unknown_keys(w, {"bits", "observer"}, "weights.");
+  r.weight_bits = static_cast<int>(f.integer(f.require(w, "bits", "weights."), "weights.bits", 2, 8));
+  if (w.contains("observer")) {
+    r.weight_observer = observer_from(f, w["observer"], "weights.observer");
+    if (r.weight_observer == ObserverKind::Percentile) f.fail("weights.observer", "weights use minmax or mse");
+  }
+  const json& a = f.require_object(j, "activations", "");
+  f.reject_unknown_keys(a, {"bits", "observer", "percentile"}, "activations.");
+  r.activation_bits = static_cast<int>(f.integer(f.require(a, "bits", "activations."), "activations.bits", 2, 8));
+  if (a.contains("observer")) r.activation_observer = observer_from(f, a["observer"], "activations.observer");
+  if (a.contains("percentile")) {
+    const json& p = a["percentile"];
+    if (!p.is_array() || p.size() != 2) f.fail("activations.percentile", "expected [lower, upper] in percent, got " + p.dump());
+    r.percentile_low = f.number(p[0], "activations.percentile[0]", 0.0, 50.0);
+    r.percentile_high = f.number(p[1], "activations.percentile[1]", 50.0, 100.0);
+    if (!(r.percentile_low < r.percentile_high)) f.fail("activations.percentile", "lower must be below upper");
+  }
+  if (j.contains("softmax")) {
+    const json& s = j["softmax"];
+    if (!s.is_object()) f.fail("softmax", "expected an object");
+    f.reject_unknown_keys(s, {"quantizer", "bits"}, "softmax.");
+    if (s.contains("quantizer")) r.softmax_log_sqrt2 = f.choice(s["quantizer"], "softmax.quantizer", {"uniform", "log_sqrt2"}) == "log_sqrt2";
+    r.softmax_bits = s.contains("bits") ? static_cast<int>(f.integer(s["bits"], "softmax.bits", 2, 8)) : r.activation_bits;
+  } else {
+    r.softmax_bits = r.activation_bits;
+  }
+  if (j.contains("post_layernorm")) {
+    const json& p = j["post_layernorm"];
+    if (!p.is_object()) f.fail("post_layernorm", "expected an object");
+    f.reject_unknown_keys(p, {"mode", "clip_k"}, "post_layernorm.");
+    const std::string m = f.choice(f.require(p, "mode", "post_layernorm."), "post_layernorm.mode", {"layerwise", "reparam", "crl"});
+    r.post_layernorm = m == "layerwise" ? PostLayerNormMode::LayerWise : m == "reparam" ? PostLayerNormMode::Reparam : PostLayerNormMode::ClippedReparam;
+    if (p.contains("clip_k")) {
+      if (r.post_layernorm != PostLayerNormMode::ClippedReparam) f.fail("post_layernorm.clip_k", "only used with mode \"crl\"");
+      r.clip_k = f.number(p["clip_k"], "post_layernorm.clip_k", 0.1, 100.0);
+    }
+  }
+  if (j.contains("samples")) r.samples = static_cast<int>(f.integer(j["samples"], "samples", 1, 100000));
+  if (j.contains("layers")) {
+    if (!j["layers"].is_array()) f.fail("layers", "expected an array of {pattern, weight_bits?, activation_bits?}");
+    for (size_t i = 0; i < j["layers"].size(); ++i) {
+      const json& l = j["layers"][i];
+      const std::string pre = "layers[" + std::to_string(i) + "].";
+      if (!l.is_object()) f.fail("layers[" + std::to_string(i) + "]", "expected an object");
+      f.reject_unknown_keys(l, {"pattern", "weight_bits", "activation_bits"}, pre);
+      LayerBitsOverride o;
+      o.pattern = f.string(f.require(l, "pattern", pre), pre + "pattern");
+      if (l.contains("weight_bits")) o.weight_bits = static_cast<int>(f.integer(l["weight_bits"], pre + "weight_bits", 2, 8));
+      if (l.contains("activation_bits")) o.activation_bits = static_cast<int>(f.integer(l["activation_bits"], pre + "activation_bits", 2, 8));
+      if (!o.weight_bits && !o.activation_bits) f.fail(pre + "pattern", "override sets neither weight_bits nor activation_bits");
+      r.layers.push_back(o);
+    }
+  }
+  return r;
+}
+
+Recipe load_recipe(const std::string& path) { return parse_recipe(JsonFields::read_file(path), path); }
+
+std::string recipe_to_json(const Recipe& r) {
+  json j;
+  j["format"] = kRecipeFormat;
+  j["name"] = r.name;
+  j["weights"] = {{"bits", r.weight_bits}, {"observer", observer_name(r.weight_observer)}};
+  j["activations"] = {{"bits", r.activation_bits}, {"observer", observer_name(r.activation_observer)},
+                      {"percentile", {r.percentile_low, r.percentile_high}}};
+  j["softmax"] = {{"quantizer", r.softmax_log_sqrt2 ? "log_sqrt2" : "uniform"}, {"bits", r.softmax_bits}};
+  j["post_layernorm"] = {{"mode", post_layernorm_name(r.post_layernorm)}};
+  if (r.post_layernorm == PostLayerNormMode::ClippedReparam) j["post_layernorm"]["clip_k"] = r.clip_k;
+  j["samples"] = r.samples;
+  json layers = json::array();
+  for (const auto& o : r.layers) {
+    json l = {{"pattern", o.pattern}};
+    if (o.weight_bits) l["weight_bits"] = *o.weight_bits;
+    if (o.activation_bits) l["activation_bits"] = *o.activation_bits;
+    layers.push_back(l);
+  }
+  if (!layers.empty()) j["layers"] = layers;
+  return j.dump(2);
+}
+
+}  // namespace qvit

@@ -1,0 +1,54 @@
+#pragma once
+// A quantization recipe (configs/recipes/*.json, "format": "qvit.recipe/1"): bit widths, observers
+// and which PTQ tricks are on. Loading validates every field (one-line errors naming the field).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "calib/quant_params.h"
+
+namespace qvit {
+
+inline constexpr const char* kRecipeFormat = "qvit.recipe/1";
+
+enum class ObserverKind { MinMax, Percentile, Mse };
+enum class PostLayerNormMode { LayerWise, Reparam, ClippedReparam };
+
+const char* observer_name(ObserverKind k);
+const char* post_layernorm_name(PostLayerNormMode m);
+
+struct LayerBitsOverride {
+  std::string pattern;  // glob over node names: '*' any run of characters, '?' one character
+  std::optional<int> weight_bits, activation_bits;
+};
+
+struct Recipe {
+  std::string name;
+  // Weights: per-output-channel symmetric.
+  int weight_bits = 8;
+  ObserverKind weight_observer = ObserverKind::MinMax;
+  // Activations: per-tensor asymmetric.
+  int activation_bits = 8;
+  ObserverKind activation_observer = ObserverKind::Percentile;
+  double percentile_low = 0.1, percentile_high = 99.9;
+  // Softmax output: uniform (activation bits) or the log-√2 quantizer.
+  bool softmax_log_sqrt2 = false;
+  int softmax_bits = 8;
+  // Post-LayerNorm activations.
+  PostLayerNormMode post_layernorm = PostLayerNormMode::LayerWise;
+  double clip_k = 3.0;  // CRL: channel scales/zero points clipped to mean ± k·std
+  int samples = 32;
+  std::vector<LayerBitsOverride> layers;
+
+  int weight_bits_for(const std::string& node) const;
+  int activation_bits_for(const std::string& node) const;
+};
+
+Recipe load_recipe(const std::string& path);
+Recipe parse_recipe(const std::string& json_text, const std::string& source);
+// The recipe as JSON (stored inside a CalibrationResult so it records how it was made).
+std::string recipe_to_json(const Recipe& r);
+
+bool glob_match(const std::string& pattern, const std::string& text);
+
+}  // namespace qvit

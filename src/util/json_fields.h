@@ -1,0 +1,41 @@
+#pragma once
+// Strict reading of user JSON files (configs, recipes, calibration results): every error is one
+// line `<file>: field "<path>": <problem>`, and unknown keys are errors (a typo must not be
+// silently ignored).
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace qvit {
+
+class JsonFields {
+ public:
+  explicit JsonFields(std::string source) : source_(std::move(source)) {}
+
+  // Parses text; a syntax error names the file and position.
+  nlohmann::json parse(const std::string& text) const;
+  // Reads and parses a file; missing/unreadable files are errors naming it.
+  static std::string read_file(const std::string& path);
+
+  [[noreturn]] void fail(const std::string& field, const std::string& problem) const;
+  [[noreturn]] void fail_file(const std::string& problem) const;
+
+  void reject_unknown_keys(const nlohmann::json& obj, const std::set<std::string>& allowed, const std::string& prefix) const;
+  const nlohmann::json& require(const nlohmann::json& obj, const std::string& key, const std::string& prefix) const;
+  const nlohmann::json& require_object(const nlohmann::json& obj, const std::string& key, const std::string& prefix) const;
+
+  int64_t integer(const nlohmann::json& v, const std::string& field, int64_t lo, int64_t hi) const;
+  double number(const nlohmann::json& v, const std::string& field, double lo, double hi) const;
+  bool boolean(const nlohmann::json& v, const std::string& field) const;
+  std::string string(const nlohmann::json& v, const std::string& field) const;
+  // One of `allowed`.
+  std::string choice(const nlohmann::json& v, const std::string& field, const std::set<std::string>& allowed) const;
+
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+};
+
+}  // namespace qvit
