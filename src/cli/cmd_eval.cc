@@ -8,7 +8,10 @@
 #include "data/dataset.h"
 #include "eval/classification.h"
 #include "eval/config_lookup.h"
+#include "runtime/fake_quant_model.h"
 #include "runtime/float_model.h"
+#include "calib/calibration_result.h"
+#include <cmath>
 #include "util/atomic_file.h"
 
 namespace qvit::cli {
@@ -16,7 +19,7 @@ namespace qvit::cli {
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "top-1/top-5 accuracy of a model on a labelled image set");
   struct Opts {
-    std::string model, data, config, json, split;
+    std::string model, data, config, json, split, calib;
     int64_t limit = -1, batch = 32;
     bool skip_bad = false, quiet = false;
   };
@@ -29,6 +32,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--limit", o->limit, "evaluate only the first N samples");
   cmd->add_option("--batch", o->batch, "batch size")->check(CLI::Range(1, 4096));
   cmd->add_option("--json", o->json, "write the result as JSON to FILE ('-' for stdout)");
+  cmd->add_option("--calib", o->calib, "evaluate the fake-quant simulation of this calibration (.calib.json)");
   cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
@@ -39,19 +43,47 @@ void add_eval_command(CLI::App& app) {
     dopt.split = o->split;
     auto dataset = data::open_dataset(data_path, cfg.config, dopt);
     spdlog::info("{}", dataset->description());
-    FloatModel model(o->model, o->batch);
     data::BatchLoaderOptions lopt;
     lopt.batch_size = o->batch;
     lopt.limit = o->limit;
     lopt.skip_bad = o->skip_bad;
     data::BatchLoader loader(*dataset, lopt);
-    const ClassificationResult r =
-        evaluate_classifier([&](const Tensor& images) { return model.run(images); }, loader, !o->quiet && o->json != "-");
-    nlohmann::json j = r.to_json();
+    const bool progress = !o->quiet && o->json != "-";
+    nlohmann::json j;
+    ClassificationResult r;
+    if (o->calib.empty()) {
+      FloatModel model(o->model, o->batch);
+      r = evaluate_classifier([&](const Tensor& images) { return model.run(images); }, loader, progress);
+      j = r.to_json();
+      j["mode"] = "float";
+    } else {
+      const CalibrationResult calib = load_calibration_result(o->calib);
+      FakeQuantModel model(o->model, calib, o->batch);
+      std::vector<LayerError> errors = model.empty_errors();
+      std::vector<int64_t> float_pred;
+      r = evaluate_classifier(
+          [&](const Tensor& images) {
+            FakeQuantModel::Output out = model.run(images, &errors);
+            for (int64_t p : argmax_rows(out.float_logits)) float_pred.push_back(p);
+            return std::move(out.quantized_logits);
+          },
+          loader, progress);
+      int64_t agree = 0;
+      for (size_t i = 0; i < r.predictions.size(); ++i) agree += r.predictions[i] == float_pred[i];
+      j = r.to_json();
+      j["mode"] = "fake_quant";
+      j["calib"] = o->calib;
+      j["recipe"] = calib.recipe.name;
+      j["agreement"] = r.samples ? std::round(100000.0 * static_cast<double>(agree) / static_cast<double>(r.samples)) / 1000.0 : 0.0;
+      nlohmann::json layers = nlohmann::json::array();
+      for (const auto& e : errors)
+        layers.push_back({{"name", e.name}, {"role", e.role}, {"bits", e.bits}, {"sqnr_db", std::round(e.sqnr_db() * 100.0) / 100.0}});
+      j["layers"] = layers;
+      spdlog::info("top-1 agreement with float: {:.2f}%", j["agreement"].get<double>());
+    }
     j["model"] = o->model;
     j["data"] = data_path;
     j["config"] = cfg.file.string();
-    j["mode"] = "float";
     if (r.skipped) spdlog::warn("{} unreadable image(s) skipped", r.skipped);
     spdlog::info("{}: top-1 {:.2f}%  top-5 {:.2f}%  on {} images  ({:.0f} images/s)", o->model, r.top1(), r.top5(), r.samples,
                  r.images_per_second());

@@ -8,5 +8,6 @@ namespace qvit::cli {
 void add_inspect_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
 
 }  // namespace qvit::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   });
   qvit::cli::add_inspect_command(app);
   qvit::cli::add_run_command(app);
+  qvit::cli::add_calibrate_command(app);
   qvit::cli::add_eval_command(app);
   try {
     app.parse(argc, argv);

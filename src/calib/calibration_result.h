@@ -1,0 +1,58 @@
+#pragma once
+// What calibration decides, as plain data with a versioned JSON form ("format": "qvit.calib/1"):
+// the recipe it followed, the post-LayerNorm reparameterization factors, per-channel weight
+// quantizers and per-tensor activation quantizers (by IR value name). Export and the fake-quant
+// simulation only read this; they never re-observe data.
+#include <string>
+#include <vector>
+
+#include "calib/quant_params.h"
+#include "calib/recipe.h"
+
+namespace qvit {
+
+inline constexpr const char* kCalibFormat = "qvit.calib/1";
+
+// RepQ-ViT reparameterization of one LayerNorm: x' = (x + offset) / r1 per channel, folded into
+// the LayerNorm (γ' = γ/r1, β' = (β + offset)/r1) and its consumer Linears (W'[c,:] = r1_c·W[c,:],
+// b' = b − Σ_c W[c,:]·offset_c), where offset = s ⊙ r2.
+struct LayerNormReparam {
+  std::string layernorm;               // LayerNorm node name
+  std::vector<std::string> consumers;  // Linear node names
+  std::vector<float> r1, offset;
+};
+
+struct WeightQuant {
+  std::string node;    // Linear / Conv node name
+  ChannelQuantParams params;
+};
+
+struct ActivationQuant {
+  std::string value;   // IR value name
+  std::string role;    // "input", "linear_input", "matmul_input", "softmax", "gelu", "layernorm", "residual_add"
+  QuantParams params;
+  float observed_min = 0, observed_max = 0;
+};
+
+struct CalibrationResult {
+  std::string model;         // model file as given
+  std::string model_sha256;  // of the model file, to refuse applying it to another model
+  Recipe recipe;
+  int64_t samples = 0;
+  std::vector<std::string> sample_ids;
+  std::vector<LayerNormReparam> reparams;
+  std::vector<WeightQuant> weights;
+  std::vector<ActivationQuant> activations;
+
+  std::string to_json() const;
+  // Atomic write (temporary file + rename).
+  void save(const std::string& path) const;
+};
+
+CalibrationResult parse_calibration_result(const std::string& json_text, const std::string& source);
+CalibrationResult load_calibration_result(const std::string& path);
+
+// Hex SHA-256 of a file's bytes.
+std::string file_sha256(const std::string& path);
+
+}  // namespace qvit

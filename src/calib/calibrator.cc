@@ -1,0 +1,215 @@
+#include "calib/calibrator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <memory>
+
+#include "calib/observers.h"
+#include "calib/quant_plan.h"
+#include "calib/reparam.h"
+#include "data/batch_loader.h"
+#include "data/subset.h"
+#include "ir/executor.h"
+#include "onnx/onnx_import.h"
+#include "util/progress.h"
+
+namespace qvit {
+namespace {
+
+// Largest divisor of n not above 32: calibration batches are then all full, so no padded rows
+// ever reach an observer.
+int64_t calibration_batch(int64_t n) {
+  for (int64_t b = std::min<int64_t>(32, n); b > 1; --b)
+    if (n % b == 0) return b;
+  return 1;
+}
+
+// Calls fn(batch images) for each calibration batch, with a progress bar.
+template <class Fn>
+void for_each_batch(const data::Dataset& ds, const std::vector<int64_t>& indices, int64_t batch, const std::string& label,
+                    bool progress, Fn&& fn) {
+  data::BatchLoaderOptions opt;
+  opt.batch_size = batch;
+  data::BatchLoader loader(ds, indices, opt);
+  ProgressBar bar(label, loader.num_samples(), progress);
+  data::Batch b;
+  while (loader.next(b)) {
+    fn(b.images);
+    bar.update(loader.position());
+  }
+  bar.finish();
+}
+
+// Routes produced tensors to per-value callbacks.
+class ValueTap : public ValueObserver {
+ public:
+  std::map<int, std::function<void(const Tensor&)>> taps;
+  void on_value(const Graph&, int id, Tensor& t) override {
+    if (auto it = taps.find(id); it != taps.end()) it->second(t);
+  }
+};
+
+}  // namespace
+
+ChannelQuantParams quantize_weight_params(const Tensor& w, int axis, int bits, ObserverKind observer) {
+  ChannelQuantParams p;
+  p.scheme = QuantScheme::Symmetric;
+  p.bits = bits;
+  p.axis = axis;
+  const int64_t C = w.shape()[axis];
+  int64_t outer = 1, inner = 1;
+  for (int a = 0; a < axis; ++a) outer *= w.shape()[a];
+  for (int a = axis + 1; a < w.rank(); ++a) inner *= w.shape()[a];
+  std::vector<float> values;
+  for (int64_t c = 0; c < C; ++c) {
+    values.clear();
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) values.push_back(w.data<float>()[(o * C + c) * inner + i]);
+    MinMaxObserver mm;
+    mm.observe(values.data(), static_cast<int64_t>(values.size()));
+    Range r = mm.range();
+    if (observer == ObserverKind::Mse) {
+      const float m = std::max(-r.lo, r.hi);
+      HistogramObserver h({-m, m}, 512);
+      h.observe(values.data(), static_cast<int64_t>(values.size()));
+      r = h.mse_range(bits, QuantScheme::Symmetric);
+    }
+    p.scale.push_back(params_for_range(r.lo, r.hi, bits, QuantScheme::Symmetric).scale);
+  }
+  return p;
+}
+
+CalibrationResult calibrate(const std::string& model_path, const data::Dataset& dataset, const Recipe& recipe,
+                            const CalibrateOptions& options) {
+  const int64_t n = options.samples;
+  if (n < 1) throw Error("--samples must be at least 1");
+  if (dataset.size() < n)
+    throw Error(dataset.description() + ": has " + std::to_string(dataset.size()) + " images, calibration asks for " +
+                std::to_string(n));
+  std::vector<int64_t> indices;
+  if (options.per_class) {
+    // Spread evenly over the classes present, in dataset order.
+    std::map<int64_t, int64_t> per;
+    for (int64_t i = 0; i < dataset.size(); ++i) per[dataset.label(i)]++;
+    const int64_t k = (n + static_cast<int64_t>(per.size()) - 1) / static_cast<int64_t>(per.size());
+    indices = data::select_first_per_class(dataset, k);
+    if (static_cast<int64_t>(indices.size()) < n)
+      throw Error(dataset.description() + ": not enough images per class for " + std::to_string(n) + " calibration samples");
+    indices.resize(static_cast<size_t>(n));
+  } else {
+    indices = data::select_first(dataset, n);
+  }
+  const int64_t batch = calibration_batch(n);
+  ImportOptions iopt;
+  iopt.batch = batch;
+  Graph g = import_onnx(model_path, iopt);
+  if (g.inputs.size() != 1) throw Error(model_path + ": calibration supports models with one input");
+
+  CalibrationResult result;
+  result.model = model_path;
+  result.model_sha256 = file_sha256(model_path);
+  result.recipe = recipe;
+  result.samples = n;
+  for (int64_t i : indices) result.sample_ids.push_back(dataset.id(i));
+
+  // Pass 1: channel-wise ranges of reparameterizable LayerNorm outputs.
+  if (recipe.post_layernorm != PostLayerNormMode::LayerWise) {
+    const auto sites = find_reparam_sites(g);
+    std::map<int, std::vector<MinMaxObserver>> channel_obs;
+    ValueTap tap;
+    for (const auto& s : sites) {
+      const int v = g.nodes[s.layernorm].outputs[0];
+      const int64_t C = g.value(v).shape.back();
+      channel_obs[v].resize(static_cast<size_t>(C));
+      tap.taps[v] = [&obs = channel_obs[v], C](const Tensor& t) {
+        const int64_t rows = t.numel() / C;
+        std::vector<float> col(static_cast<size_t>(rows));
+        for (int64_t c = 0; c < C; ++c) {
+          for (int64_t r = 0; r < rows; ++r) col[r] = t.data<float>()[r * C + c];
+          obs[c].observe(col.data(), rows);
+        }
+      };
+    }
+    {
+      Executor ex(g);
+      for_each_batch(dataset, indices, batch, "calibrate: LayerNorm channels", options.progress,
+                     [&](const Tensor& images) { ex.run({images}, &tap); });
+    }
+    const double k = recipe.post_layernorm == PostLayerNormMode::ClippedReparam ? recipe.clip_k : 0.0;
+    for (const auto& s : sites) {
+      const Node& ln = g.nodes[s.layernorm];
+      std::vector<Range> ranges;
+      for (const auto& o : channel_obs[ln.outputs[0]]) ranges.push_back(o.range());
+      LayerNormReparam r = compute_reparam(ranges, recipe.activation_bits_for(ln.name), k);
+      r.layernorm = ln.name;
+      for (int l : s.linears) r.consumers.push_back(g.nodes[l].name);
+      result.reparams.push_back(std::move(r));
+    }
+    for (const auto& r : result.reparams) apply_reparam(g, r);
+    spdlog::debug("reparameterized {} LayerNorm(s) of {}", result.reparams.size(), model_path);
+  }
+
+  // Pass 2 (and 3): per-tensor activation ranges on the reparameterized graph.
+  const QuantPlan plan = plan_quantization(g, recipe);
+  const int input_id = g.inputs[0];
+  std::vector<MinMaxObserver> minmax(plan.activations.size());
+  std::vector<std::unique_ptr<PercentileObserver>> pct(plan.activations.size());
+  auto wants_percentile = [&](const ActivationPoint& p) {
+    return recipe.activation_observer == ObserverKind::Percentile && p.scheme != QuantScheme::LogSqrt2;
+  };
+  {
+    ValueTap tap;
+    for (size_t i = 0; i < plan.activations.size(); ++i) {
+      const ActivationPoint& p = plan.activations[i];
+      const int64_t total = shape_numel(g.value(p.value).shape) / batch * n;
+      if (wants_percentile(p)) pct[i] = std::make_unique<PercentileObserver>(recipe.percentile_low, recipe.percentile_high, total);
+      tap.taps[p.value] = [&, i](const Tensor& t) {
+        minmax[i].observe(t.data<float>(), t.numel());
+        if (pct[i]) pct[i]->observe(t.data<float>(), t.numel());
+      };
+    }
+    Executor ex(g);
+    for_each_batch(dataset, indices, batch, "calibrate: activations", options.progress, [&](const Tensor& images) {
+      if (auto it = tap.taps.find(input_id); it != tap.taps.end()) it->second(images);
+      ex.run({images}, &tap);
+    });
+  }
+  std::vector<Range> ranges(plan.activations.size());
+  for (size_t i = 0; i < plan.activations.size(); ++i) ranges[i] = pct[i] ? pct[i]->range() : minmax[i].range();
+  if (recipe.activation_observer == ObserverKind::Mse) {
+    std::vector<std::unique_ptr<HistogramObserver>> hist(plan.activations.size());
+    ValueTap tap;
+    for (size_t i = 0; i < plan.activations.size(); ++i) {
+      if (plan.activations[i].scheme == QuantScheme::LogSqrt2) continue;
+      hist[i] = std::make_unique<HistogramObserver>(minmax[i].range());
+      tap.taps[plan.activations[i].value] = [&, i](const Tensor& t) { hist[i]->observe(t.data<float>(), t.numel()); };
+    }
+    Executor ex(g);
+    for_each_batch(dataset, indices, batch, "calibrate: MSE search", options.progress, [&](const Tensor& images) {
+      if (auto it = tap.taps.find(input_id); it != tap.taps.end()) it->second(images);
+      ex.run({images}, &tap);
+    });
+    for (size_t i = 0; i < plan.activations.size(); ++i)
+      if (hist[i]) ranges[i] = hist[i]->mse_range(plan.activations[i].bits, plan.activations[i].scheme);
+  }
+  for (size_t i = 0; i < plan.activations.size(); ++i) {
+    const ActivationPoint& p = plan.activations[i];
+    ActivationQuant a;
+    a.value = g.value(p.value).name;
+    a.role = p.role;
+    a.observed_min = minmax[i].range().lo;
+    a.observed_max = minmax[i].range().hi;
+    a.params = params_for_range(ranges[i].lo, ranges[i].hi, p.bits, p.scheme);
+    result.activations.push_back(a);
+  }
+  for (const auto& w : plan.weights) {
+    WeightQuant q;
+    q.node = g.nodes[w.node].name;
+    q.params = quantize_weight_params(g.constant(w.weight), w.axis, w.bits, recipe.weight_observer);
+    result.weights.push_back(std::move(q));
+  }
+  return result;
+}
+
+}  // namespace qvit

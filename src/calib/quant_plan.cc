@@ -1,0 +1,124 @@
+#include "calib/quant_plan.h"
+
+#include <set>
+
+#include "report/model_summary.h"
+
+namespace qvit {
+
+namespace {
+bool is_weight_layer(const Graph& g, const Node& n) {
+  return (n.op == "Linear" || n.op == "Conv") && n.inputs.size() > 1 && g.is_constant(n.inputs[1]);
+}
+}  // namespace
+
+QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
+  QuantPlan plan;
+  std::set<int> taken;
+  auto add = [&](int value, const std::string& role, const Node& governing, bool softmax) {
+    if (value < 0 || g.is_constant(value) || taken.count(value) || g.value(value).dtype != DType::Float32) return;
+    taken.insert(value);
+    ActivationPoint p;
+    p.value = value;
+    p.role = role;
+    p.node = governing.name;
+    if (softmax) {
+      p.bits = recipe.softmax_log_sqrt2 ? recipe.softmax_bits : recipe.activation_bits_for(governing.name);
+      p.scheme = recipe.softmax_log_sqrt2 ? QuantScheme::LogSqrt2 : QuantScheme::Asymmetric;
+    } else {
+      p.bits = recipe.activation_bits_for(governing.name);
+    }
+    plan.activations.push_back(p);
+  };
+  // Producer roles first.
+  for (const auto& n : g.nodes) {
+    const std::string role = quant_role(g, n);
+    if (role == "softmax" || role == "gelu" || role == "layernorm" || role == "residual_add")
+      add(n.outputs[0], role, n, role == "softmax");
+  }
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (is_weight_layer(g, n)) {
+      const bool graph_input = std::find(g.inputs.begin(), g.inputs.end(), n.inputs[0]) != g.inputs.end();
+      add(n.inputs[0], graph_input ? "input" : "linear_input", n, false);
+      WeightPoint w;
+      w.node = static_cast<int>(i);
+      w.weight = n.inputs[1];
+      w.axis = n.op == "Linear" ? 1 : 0;
+      w.bits = recipe.weight_bits_for(n.name);
+      plan.weights.push_back(w);
+    } else if (quant_role(g, n) == "matmul") {
+      add(n.inputs[0], "matmul_input", n, false);
+      add(n.inputs[1], "matmul_input", n, false);
+    }
+  }
+  return plan;
+}
+
+namespace {
+// Does node n move data without mixing or shifting channels of the last axis of value `in`?
+bool preserves_channels(const Graph& g, const Node& n, int in) {
+  if (n.inputs.empty() || (n.op != "Concat" && n.inputs[0] != in)) return false;
+  const Shape& is = g.value(in).shape;
+  const Shape& os = g.value(n.outputs[0]).shape;
+  if (is.empty() || os.empty() || is.back() != os.back()) return false;
+  const int last = static_cast<int>(is.size()) - 1;
+  auto axis_is_last = [&](int64_t a) { return a == -1 || a == last; };
+  if (n.op == "Reshape") return true;  // last dim unchanged (checked above) and row-major order kept
+  if (n.op == "Transpose") {
+    const auto perm = n.attr_ints("perm");
+    return !perm.empty() && perm.back() == last;
+  }
+  if (n.op == "Gather") return !axis_is_last(n.attr_int("axis", 0));
+  // Concat off the channel axis (torch.roll's Slice+Concat); find_reparam_sites checks that every
+  // input comes from the same LayerNorm.
+  if (n.op == "Concat") return !axis_is_last(n.attr_int("axis", 0));
+  if (n.op == "Slice") {
+    if (n.inputs.size() > 3 && n.inputs[3] >= 0 && g.is_constant(n.inputs[3])) {
+      for (int64_t a : g.constant(n.inputs[3]).as_int64s())
+        if (axis_is_last(a)) return false;
+      return true;
+    }
+    return false;
+  }
+  return false;
+}
+}  // namespace
+
+std::vector<ReparamSite> find_reparam_sites(const Graph& g) {
+  std::vector<ReparamSite> sites;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& ln = g.nodes[i];
+    if (ln.op != "LayerNorm") continue;
+    ReparamSite site;
+    site.layernorm = static_cast<int>(i);
+    bool ok = true;
+    std::vector<int> frontier = {ln.outputs[0]};
+    std::set<int> seen;
+    std::vector<int> concats;
+    while (ok && !frontier.empty()) {
+      const int v = frontier.back();
+      frontier.pop_back();
+      if (!seen.insert(v).second) continue;
+      if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) ok = false;
+      for (int c : g.consumers(v)) {
+        const Node& n = g.nodes[c];
+        if (n.op == "Linear" && n.inputs[0] == v && g.is_constant(n.inputs[1])) {
+          if (std::find(site.linears.begin(), site.linears.end(), c) == site.linears.end()) site.linears.push_back(c);
+        } else if (preserves_channels(g, n, v)) {
+          if (n.op == "Concat") concats.push_back(c);
+          frontier.push_back(n.outputs[0]);
+        } else {
+          ok = false;
+        }
+      }
+    }
+    for (int c : concats)
+      for (int in : g.nodes[c].inputs)
+        if (!seen.count(in)) ok = false;  // concatenated with data from elsewhere
+    if (ok && !site.linears.empty()) sites.push_back(site);
+  }
+  return sites;
+}
+
+}  // namespace qvit

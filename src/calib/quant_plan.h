@@ -1,0 +1,47 @@
+#pragma once
+// Which tensors of a float graph get quantized, and how (DESIGN.md, issue 3 item 2):
+//  - weights of every Linear / Conv (per output channel, symmetric);
+//  - inputs of every Linear / Conv and of both activation×activation MatMuls (QKᵀ, attn·V);
+//  - outputs of Softmax, Gelu, LayerNorm and residual Adds.
+// A tensor read by several quantized ops is quantized once (as hardware would store it once);
+// the producer's role wins over a consumer's.
+#include <string>
+#include <vector>
+
+#include "calib/recipe.h"
+#include "ir/graph.h"
+
+namespace qvit {
+
+struct ActivationPoint {
+  int value = -1;
+  std::string role;  // see ActivationQuant::role
+  std::string node;  // the node whose recipe overrides govern the bit width
+  int bits = 8;
+  QuantScheme scheme = QuantScheme::Asymmetric;
+};
+
+struct WeightPoint {
+  int node = -1;     // node index (Linear or Conv)
+  int weight = -1;   // constant value id
+  int axis = 0;      // output-channel axis of the weight (Linear [K,N]: 1; Conv [M,C,kh,kw]: 0)
+  int bits = 8;
+};
+
+struct QuantPlan {
+  std::vector<ActivationPoint> activations;
+  std::vector<WeightPoint> weights;
+};
+
+QuantPlan plan_quantization(const Graph& g, const Recipe& recipe);
+
+// Post-LayerNorm reparameterization candidates: LayerNorms whose output reaches only Linear
+// inputs through channel-preserving data movement (reshape/transpose/slice/gather/concat that
+// keep the last axis intact). For each, the Linear node indices.
+struct ReparamSite {
+  int layernorm = -1;
+  std::vector<int> linears;
+};
+std::vector<ReparamSite> find_reparam_sites(const Graph& g);
+
+}  // namespace qvit

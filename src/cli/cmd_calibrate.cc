@@ -1,0 +1,51 @@
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "calib/calibrator.h"
+#include "cli/commands.h"
+#include "data/dataset.h"
+#include "eval/config_lookup.h"
+
+namespace qvit::cli {
+
+void add_calibrate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("calibrate", "decide every scale and zero point from a few real images");
+  struct Opts {
+    std::string model, data, config, recipe, output, split;
+    int64_t samples = -1;
+    bool per_class = false, quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("--data", o->data, "calibration images (folder, list or IDX); default: the config's default_calib");
+  cmd->add_option("--config", o->config, "preprocessing config JSON (default: found in configs/ by model name)");
+  cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
+  cmd->add_option("--recipe", o->recipe, "recipe JSON (configs/recipes/*.json)")->required();
+  cmd->add_option("--samples", o->samples, "number of calibration images (default: the recipe's)");
+  cmd->add_flag("--per-class", o->per_class, "take the first images of every class instead of the first N");
+  cmd->add_option("-o,--output", o->output, "calibration result to write (.calib.json)")->required();
+  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  cmd->callback([o] {
+    const Recipe recipe = load_recipe(o->recipe);
+    const LocatedConfig cfg = o->config.empty() ? find_config_for_model(o->model) : load_config_file(o->config);
+    const std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_calib) : o->data;
+    if (data_path.empty()) throw Error(cfg.file.string() + ": no default_calib; pass --data");
+    data::DatasetOptions dopt;
+    dopt.split = o->split;
+    auto dataset = data::open_dataset(data_path, cfg.config, dopt);
+    CalibrateOptions copt;
+    copt.samples = o->samples > 0 ? o->samples : recipe.samples;
+    copt.per_class = o->per_class;
+    copt.progress = !o->quiet;
+    const auto t0 = std::chrono::steady_clock::now();
+    const CalibrationResult r = calibrate(o->model, *dataset, recipe, copt);
+    r.save(o->output);
+    spdlog::info("{}: recipe {} on {} images ({}) → {} weight and {} activation quantizers, {} reparameterized LayerNorm(s) "
+                 "in {:.1f} s → {}",
+                 o->model, recipe.name, r.samples, dataset->description(), r.weights.size(), r.activations.size(),
+                 r.reparams.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), o->output);
+  });
+}
+
+}  // namespace qvit::cli
