@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"qvit — post-training quantization of Vision Transformers to integer-only models"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags (-v) also after the subcommand
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "debug logging");
   app.parse_complete_callback([&] {
