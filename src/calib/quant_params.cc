@@ -46,7 +46,10 @@ int32_t QuantParams::quantize(float x) const {
 float QuantParams::dequantize(int32_t q) const {
   if (scheme == QuantScheme::LogSqrt2) {
     if (q > qmax()) return 0.0f;
-    return static_cast<float>(scale * std::exp2(-0.5 * q));
+    // log2 form (RepQ-ViT): s·2^(−q/2) = s·2^(−⌈q/2⌉)·(√2 if q is odd), so inference needs only a
+    // right shift by ⌈q/2⌉ and one constant multiplier for odd codes.
+    const float odd = (q & 1) ? 1.41421356237309505f : 1.0f;
+    return std::ldexp(scale * odd, -((q + 1) >> 1));
   }
   return scale * static_cast<float>(q - zero_point);
 }

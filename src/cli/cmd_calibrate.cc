@@ -12,7 +12,7 @@ namespace qvit::cli {
 void add_calibrate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("calibrate", "decide every scale and zero point from a few real images");
   struct Opts {
-    std::string model, data, config, recipe, output, split;
+    std::string model, data, config, recipe, output, split, observer;
     int64_t samples = -1;
     bool per_class = false, quiet = false;
   };
@@ -22,12 +22,20 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--config", o->config, "preprocessing config JSON (default: found in configs/ by model name)");
   cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
   cmd->add_option("--recipe", o->recipe, "recipe JSON (configs/recipes/*.json)")->required();
+  cmd->add_option("--observer", o->observer, "override the recipe's activation observer")
+      ->check(CLI::IsMember({"minmax", "percentile", "mse"}));
   cmd->add_option("--samples", o->samples, "number of calibration images (default: the recipe's)");
   cmd->add_flag("--per-class", o->per_class, "take the first images of every class instead of the first N");
   cmd->add_option("-o,--output", o->output, "calibration result to write (.calib.json)")->required();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
-    const Recipe recipe = load_recipe(o->recipe);
+    Recipe recipe = load_recipe(o->recipe);
+    if (!o->observer.empty()) {
+      recipe.activation_observer = o->observer == "minmax" ? ObserverKind::MinMax
+                                   : o->observer == "mse"  ? ObserverKind::Mse
+                                                           : ObserverKind::Percentile;
+      recipe.name += "+" + o->observer;
+    }
     const LocatedConfig cfg = o->config.empty() ? find_config_for_model(o->model) : load_config_file(o->config);
     const std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_calib) : o->data;
     if (data_path.empty()) throw Error(cfg.file.string() + ": no default_calib; pass --data");

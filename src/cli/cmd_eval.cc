@@ -8,10 +8,9 @@
 #include "data/dataset.h"
 #include "eval/classification.h"
 #include "eval/config_lookup.h"
-#include "runtime/fake_quant_model.h"
+#include "eval/fake_quant_eval.h"
 #include "runtime/float_model.h"
-#include "calib/calibration_result.h"
-#include <cmath>
+
 #include "util/atomic_file.h"
 
 namespace qvit::cli {
@@ -58,27 +57,12 @@ void add_eval_command(CLI::App& app) {
       j["mode"] = "float";
     } else {
       const CalibrationResult calib = load_calibration_result(o->calib);
-      FakeQuantModel model(o->model, calib, o->batch);
-      std::vector<LayerError> errors = model.empty_errors();
-      std::vector<int64_t> float_pred;
-      r = evaluate_classifier(
-          [&](const Tensor& images) {
-            FakeQuantModel::Output out = model.run(images, &errors);
-            for (int64_t p : argmax_rows(out.float_logits)) float_pred.push_back(p);
-            return std::move(out.quantized_logits);
-          },
-          loader, progress);
-      int64_t agree = 0;
-      for (size_t i = 0; i < r.predictions.size(); ++i) agree += r.predictions[i] == float_pred[i];
-      j = r.to_json();
+      const FakeQuantEvaluation ev = evaluate_fake_quant(o->model, calib, loader, o->batch, progress);
+      r = ev.quantized;
+      j = ev.to_json();
       j["mode"] = "fake_quant";
       j["calib"] = o->calib;
       j["recipe"] = calib.recipe.name;
-      j["agreement"] = r.samples ? std::round(100000.0 * static_cast<double>(agree) / static_cast<double>(r.samples)) / 1000.0 : 0.0;
-      nlohmann::json layers = nlohmann::json::array();
-      for (const auto& e : errors)
-        layers.push_back({{"name", e.name}, {"role", e.role}, {"bits", e.bits}, {"sqnr_db", std::round(e.sqnr_db() * 100.0) / 100.0}});
-      j["layers"] = layers;
       spdlog::info("top-1 agreement with float: {:.2f}%", j["agreement"].get<double>());
     }
     j["model"] = o->model;

@@ -32,14 +32,14 @@ struct QuantPointRt {
 // Fake-quantizes listed values as they are produced; optionally compares with float values.
 class FakeQuantTap : public ValueObserver {
  public:
-  std::map<int, QuantPointRt> points;
+  const std::map<int, QuantPointRt>* points = nullptr;
   const std::vector<Tensor>* reference = nullptr;  // float run's values by id (may be empty tensors)
   std::vector<LayerError>* errors = nullptr;
   int64_t valid_fraction_num = 1, valid_fraction_den = 1;  // real rows / batch rows
 
   void on_value(const Graph&, int id, Tensor& t) override {
-    auto it = points.find(id);
-    if (it == points.end()) return;
+    auto it = points->find(id);
+    if (it == points->end()) return;
     fake_quant(t.data<float>(), t.numel(), it->second.params);
     if (errors && reference && (*reference)[id].defined()) {
       const float* x = (*reference)[id].data<float>();
@@ -150,7 +150,7 @@ FakeQuantModel::Output FakeQuantModel::run(const Tensor& images, std::vector<Lay
   Output out;
   out.float_logits = first_rows(impl_->float_exec->run({input}, errors ? &capture : nullptr).at(0), n);
   FakeQuantTap tap;
-  tap.points = impl_->points;
+  tap.points = &impl_->points;
   tap.reference = errors ? &captured : nullptr;
   tap.errors = errors;
   tap.valid_fraction_num = n;
@@ -164,7 +164,7 @@ Tensor FakeQuantModel::run_quantized(const Tensor& images) {
   const int64_t n = images.shape()[0];
   Tensor input = pad(images);
   FakeQuantTap tap;
-  tap.points = impl_->points;
+  tap.points = &impl_->points;
   const int in_id = impl_->quant_graph.inputs[0];
   if (impl_->points.count(in_id)) tap.on_value(impl_->quant_graph, in_id, input);
   return first_rows(impl_->quant_exec->run({std::move(input)}, &tap).at(0), n);
