@@ -13,7 +13,7 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   build=build-asan
   flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQVIT_SANITIZE=ON -DQVIT_BUILD_BENCH=OFF)
   # Under sanitizers: everything but the slow full-test-set evaluations and ImageNet-size parity.
-  labels=(-E "ImageNetSize/|Accuracy\\.")
+  labels=(-E "ImageNetSize/|Accuracy")
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 cmake -S . -B "$build" -G Ninja "${flags[@]}"

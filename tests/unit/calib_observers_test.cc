@@ -91,7 +91,7 @@ TEST(QuantParams, LogSqrt2CodesForKnownInputs) {
   EXPECT_EQ(p.quantize(1.0f / std::sqrt(2.0f)), 1);   // 2^(-1/2)
   EXPECT_EQ(p.quantize(0.25f), 4);
   EXPECT_EQ(p.quantize(2.0f), 0);                     // above s clamps to code 0
-  EXPECT_FLOAT_EQ(p.dequantize(3), std::pow(2.0f, -1.5f));
+  for (int q = 0; q <= p.qmax(); ++q) EXPECT_FLOAT_EQ(p.dequantize(q), std::pow(2.0f, -0.5f * q)) << q;  // log2 form
   EXPECT_EQ(p.fake_quant(0.0f), 0.0f);                // zero stays zero
   EXPECT_EQ(p.fake_quant(1e-6f), 0.0f);               // below the last code (2^-7.5) → 0
   EXPECT_GT(p.fake_quant(std::pow(2.0f, -7.4f)), 0.0f);
