@@ -88,17 +88,15 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
     throw Error(dataset.description() + ": has " + std::to_string(dataset.size()) + " images, calibration asks for " +
                 std::to_string(n));
   std::vector<int64_t> indices;
-  if (options.per_class) {
-    // Spread evenly over the classes present, in dataset order.
-    std::map<int64_t, int64_t> per;
-    for (int64_t i = 0; i < dataset.size(); ++i) per[dataset.label(i)]++;
-    const int64_t k = (n + static_cast<int64_t>(per.size()) - 1) / static_cast<int64_t>(per.size());
-    indices = data::select_first_per_class(dataset, k);
-    if (static_cast<int64_t>(indices.size()) < n)
-      throw Error(dataset.description() + ": not enough images per class for " + std::to_string(n) + " calibration samples");
-    indices.resize(static_cast<size_t>(n));
-  } else {
+  if (options.first_n) {
     indices = data::select_first(dataset, n);
+  } else {
+    // Round robin over classes, so 32 images of a 10-class set are 4 or 3 of each class.
+    std::map<int64_t, std::vector<int64_t>> by_class;
+    for (int64_t i = 0; i < dataset.size(); ++i) by_class[dataset.label(i)].push_back(i);
+    for (size_t round = 0; static_cast<int64_t>(indices.size()) < n; ++round)
+      for (const auto& [label, members] : by_class)
+        if (round < members.size() && static_cast<int64_t>(indices.size()) < n) indices.push_back(members[round]);
   }
   const int64_t batch = calibration_batch(n);
   ImportOptions iopt;

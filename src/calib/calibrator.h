@@ -16,7 +16,9 @@ namespace qvit {
 
 struct CalibrateOptions {
   int64_t samples = 32;   // from the recipe unless overridden
-  bool per_class = false; // first samples/classes images of each class instead of the first N
+  // Which images: class-balanced (round robin over the classes, each class's images in dataset
+  // order) unless `first_n`, which takes the first N in dataset order.
+  bool first_n = false;
   bool progress = true;
 };
 

@@ -14,7 +14,7 @@ void add_calibrate_command(CLI::App& app) {
   struct Opts {
     std::string model, data, config, recipe, output, split, observer;
     int64_t samples = -1;
-    bool per_class = false, quiet = false;
+    bool first_n = false, quiet = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model")->required();
@@ -25,7 +25,7 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--observer", o->observer, "override the recipe's activation observer")
       ->check(CLI::IsMember({"minmax", "percentile", "mse"}));
   cmd->add_option("--samples", o->samples, "number of calibration images (default: the recipe's)");
-  cmd->add_flag("--per-class", o->per_class, "take the first images of every class instead of the first N");
+  cmd->add_flag("--first", o->first_n, "take the first N images in dataset order (default: class-balanced round robin)");
   cmd->add_option("-o,--output", o->output, "calibration result to write (.calib.json)")->required();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
@@ -44,7 +44,7 @@ void add_calibrate_command(CLI::App& app) {
     auto dataset = data::open_dataset(data_path, cfg.config, dopt);
     CalibrateOptions copt;
     copt.samples = o->samples > 0 ? o->samples : recipe.samples;
-    copt.per_class = o->per_class;
+    copt.first_n = o->first_n;
     copt.progress = !o->quiet;
     const auto t0 = std::chrono::steady_clock::now();
     const CalibrationResult r = calibrate(o->model, *dataset, recipe, copt);
