@@ -20,6 +20,20 @@ Executor::Executor(const Graph& g) : graph_(g) {
   for (size_t v = 0; v < g.values.size(); ++v)
     if (last_use[v] >= 0 && last_use[v] < static_cast<int>(g.nodes.size()) && !g.is_constant(static_cast<int>(v)))
       free_after_[last_use[v]].push_back(static_cast<int>(v));
+  reshape_in_place_.assign(g.nodes.size(), 0);
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const Node& node = g.nodes[n];
+    const bool pure_reshape = node.op == "Reshape" || node.op == "Flatten" || node.op == "Squeeze" ||
+                              node.op == "Unsqueeze" || node.op == "Identity";
+    if (!pure_reshape || node.inputs.empty() || node.inputs[0] < 0 || node.outputs.size() != 1) continue;
+    const int in = node.inputs[0];
+    const bool dies_here = last_use[in] == static_cast<int>(n) &&
+                           std::count(node.inputs.begin(), node.inputs.end(), in) == 1 && !g.is_constant(in);
+    // Static output shape known (after import's folding) and the same element count.
+    const Shape& os = g.value(node.outputs[0]).shape;
+    if (dies_here && !os.empty() && shape_numel(os) == shape_numel(g.value(in).shape) && !g.value(in).shape.empty())
+      reshape_in_place_[n] = 1;
+  }
 }
 
 void check_inputs(const Graph& g, const std::vector<Tensor>& inputs) {
@@ -65,7 +79,13 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
       call.in.push_back(in >= 0 ? ptr[in] : nullptr);
     }
     std::vector<Tensor> outs(node.outputs.size());
-    kernels_[n](call, outs);
+    const int in0 = node.inputs.empty() ? -1 : node.inputs[0];
+    if (reshape_in_place_[n] && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape) {
+      outs[0] = std::move(env[in0]).reshaped(g.value(node.outputs[0]).shape);
+      ptr[in0] = nullptr;
+    } else {
+      kernels_[n](call, outs);
+    }
     for (size_t k = 0; k < outs.size(); ++k) {
       const int id = node.outputs[k];
       if (id < 0) continue;

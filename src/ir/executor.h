@@ -35,6 +35,9 @@ class Executor {
   const Graph& graph_;
   std::vector<OpFn> kernels_;                 // per node
   std::vector<std::vector<int>> free_after_;  // per node: values whose last reader it is
+  // Per node: true for a pure reshape (Reshape/Flatten/Squeeze/Unsqueeze/Identity) whose input dies
+  // at this node; the executor then moves the input's buffer instead of copying it.
+  std::vector<char> reshape_in_place_;
 };
 
 // Checks user inputs against the graph's declared input shapes/types; clear error otherwise.

@@ -62,7 +62,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& where) {
   };
   if (p.has_raw_data()) {
     if (p.raw_data().size() != bytes) throw bad_size(p.raw_data().size());
-    std::memcpy(t.raw(), p.raw_data().data(), bytes);
+    if (bytes > 0) std::memcpy(t.raw(), p.raw_data().data(), bytes);
     return t;
   }
   const auto n = static_cast<size_t>(t.numel());

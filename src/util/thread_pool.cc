@@ -135,7 +135,9 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     fn(0, n);
     return;
   }
-  const int64_t chunks = std::min<int64_t>(threads, n / std::max<int64_t>(grain, 1));
+  // A few chunks per thread, handed out dynamically: one preempted thread then delays the region
+  // by a small chunk, not by half the work.
+  const int64_t chunks = std::min<int64_t>(4 * threads, n / std::max<int64_t>(grain, 1));
   const int64_t per = (n + chunks - 1) / chunks;
   p.run(chunks, [&](int64_t c) {
     const int64_t b = c * per, e = std::min(n, b + per);

@@ -42,13 +42,16 @@ Tensor expand_batch(const Tensor& x, const Shape& batch) {
 }
 
 void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
-  Tensor a = c.input(0), b = c.input(1);
-  require_f32(c, a, "A");
-  require_f32(c, b, "B");
-  const bool a_vec = a.rank() == 1, b_vec = b.rank() == 1;
-  if (a.rank() == 0 || b.rank() == 0) c.fail("inputs must have rank >= 1");
-  if (a_vec) a = a.reshaped({1, a.shape()[0]});
-  if (b_vec) b = b.reshaped({b.shape()[0], 1});
+  require_f32(c, c.input(0), "A");
+  require_f32(c, c.input(1), "B");
+  if (c.input(0).rank() == 0 || c.input(1).rank() == 0) c.fail("inputs must have rank >= 1");
+  const bool a_vec = c.input(0).rank() == 1, b_vec = c.input(1).rank() == 1;
+  // 1-D operands are promoted to matrices (copies, but only of vectors).
+  Tensor a_mat, b_mat;
+  if (a_vec) a_mat = c.input(0).reshaped({1, c.input(0).shape()[0]});
+  if (b_vec) b_mat = c.input(1).reshaped({c.input(1).shape()[0], 1});
+  const Tensor& a = a_vec ? a_mat : c.input(0);
+  const Tensor& b = b_vec ? b_mat : c.input(1);
   const int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
   if (b.dim(-2) != k) c.fail("inner dimensions differ: " + shape_str(c.input(0).shape()) + " x " + shape_str(c.input(1).shape()));
   Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
@@ -63,9 +66,14 @@ void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
   if (b_shared && shape_numel(ab) == count) {
     sgemm(false, false, count * m, n, k, a.data<float>(), k, b.data<float>(), n, y.data<float>(), n);
   } else {
-    Tensor ea = expand_batch(a, batch), eb = b_shared ? b : expand_batch(b, batch);
-    sgemm_batched(count, false, false, m, n, k, ea.data<float>(), k, m * k, eb.data<float>(), n, b_shared ? 0 : k * n,
-                  y.data<float>(), n, m * n);
+    // Operands already of the full batch shape are used in place; broadcast ones are expanded.
+    auto full = [&](const Tensor& t) { return shape_numel(Shape(t.shape().begin(), t.shape().end() - 2)) == count; };
+    Tensor ea, eb;
+    if (!full(a)) ea = expand_batch(a, batch);
+    if (!b_shared && !full(b)) eb = expand_batch(b, batch);
+    const float* pa = full(a) ? a.data<float>() : ea.data<float>();
+    const float* pb = (b_shared || full(b)) ? b.data<float>() : eb.data<float>();
+    sgemm_batched(count, false, false, m, n, k, pa, k, m * k, pb, n, b_shared ? 0 : k * n, y.data<float>(), n, m * n);
   }
   Shape final_shape(batch);
   if (!a_vec) final_shape.push_back(m);
@@ -210,21 +218,16 @@ void softmax_rows(float* x, int64_t rows, int64_t len, bool log) {
   parallel_for(rows, std::max<int64_t>(1, (1 << 13) / std::max<int64_t>(len, 1)), [&](int64_t r_begin, int64_t r_end) {
   for (int64_t r = r_begin; r < r_end; ++r) {
     float* p = x + r * len;
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < len; ++i) mx = std::max(mx, p[i]);
-    for (int64_t i = 0; i < len; ++i) p[i] -= mx;
-    if (log) {
-      double s = 0;
-      for (int64_t i = 0; i < len; ++i) s += std::exp(static_cast<double>(p[i]));
-      const float ls = static_cast<float>(std::log(s));
-      for (int64_t i = 0; i < len; ++i) p[i] -= ls;
+    if (!log) {
+      softmax_row_f32(p, len);
       continue;
     }
-    exp_f32(p, p, len);
-    float s = 0;
-    for (int64_t i = 0; i < len; ++i) s += p[i];
-    const float inv = 1.0f / s;
-    for (int64_t i = 0; i < len; ++i) p[i] *= inv;
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < len; ++i) mx = std::max(mx, p[i]);
+    double s = 0;
+    for (int64_t i = 0; i < len; ++i) s += std::exp(static_cast<double>(p[i] - mx));
+    const float ls = static_cast<float>(std::log(s));
+    for (int64_t i = 0; i < len; ++i) p[i] = p[i] - mx - ls;
   }
   });
 }
@@ -260,7 +263,7 @@ void softmax_op(const OpCall& c, std::vector<Tensor>& out) {
 }
 
 // LayerNormalization (opset 17) and the importer's fused LayerNorm: normalize over axes [axis, r),
-// then scale and shift. Statistics in double so long rows stay accurate.
+// then scale and shift.
 void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   const Tensor& gamma = c.input(1);
@@ -283,32 +286,23 @@ void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
     mean_t = Tensor(DType::Float32, stat_shape);
     inv_t = Tensor(DType::Float32, stat_shape);
   }
-  const float* px = x.data<float>();
-  const float* pg = gamma.data<float>();
-  const float* pb = beta ? beta->data<float>() : nullptr;
-  const bool g1 = gamma.numel() == 1, b1 = beta && beta->numel() == 1;
-  float* py = out[0].data<float>();
-  parallel_for(rows, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(len, 1)), [&](int64_t r_begin, int64_t r_end) {
-  for (int64_t i = r_begin; i < r_end; ++i) {
-    const float* row = px + i * len;
-    double s = 0;
-    for (int64_t k = 0; k < len; ++k) s += row[k];
-    const double mean = s / static_cast<double>(len);
-    double v = 0;
-    for (int64_t k = 0; k < len; ++k) v += (row[k] - mean) * (row[k] - mean);
-    const double inv = 1.0 / std::sqrt(v / static_cast<double>(len) + eps);
-    const float fm = static_cast<float>(mean), fi = static_cast<float>(inv);
-    float* o = py + i * len;
-    for (int64_t k = 0; k < len; ++k) {
-      float yk = (row[k] - fm) * fi * pg[g1 ? 0 : k];
-      if (pb) yk += pb[b1 ? 0 : k];
-      o[k] = yk;
-    }
-    if (want_stats) {
-      mean_t.data<float>()[i] = fm;
-      inv_t.data<float>()[i] = fi;
-    }
+  // Scale and bias broadcast to full rows once, so the row kernel is one vectorized loop.
+  std::vector<float> g_row(static_cast<size_t>(len)), b_row(static_cast<size_t>(len), 0.0f);
+  for (int64_t k = 0; k < len; ++k) {
+    g_row[k] = gamma.data<float>()[gamma.numel() == 1 ? 0 : k];
+    if (beta) b_row[k] = beta->data<float>()[beta->numel() == 1 ? 0 : k];
   }
+  const float* px = x.data<float>();
+  float* py = out[0].data<float>();
+  parallel_for(rows, std::max<int64_t>(1, (1 << 13) / std::max<int64_t>(len, 1)), [&](int64_t r_begin, int64_t r_end) {
+    for (int64_t i = r_begin; i < r_end; ++i) {
+      float mean = 0, inv = 0;
+      layernorm_row_f32(px + i * len, py + i * len, len, g_row.data(), b_row.data(), eps, &mean, &inv);
+      if (want_stats) {
+        mean_t.data<float>()[i] = mean;
+        inv_t.data<float>()[i] = inv;
+      }
+    }
   });
   if (want_stats) {
     out[1] = std::move(mean_t);

@@ -201,6 +201,7 @@ void op_Concat(const OpCall& c, std::vector<Tensor>& out) {
   for (size_t i = 0; i < c.in.size(); ++i) {
     const Tensor& t = c.input(i);
     const int64_t chunk = t.shape()[axis] * inner;
+    if (chunk == 0) continue;
     for (int64_t o = 0; o < outer; ++o)
       std::memcpy(dst + (o * out_row + col) * es, t.raw() + o * chunk * es, static_cast<size_t>(chunk) * es);
     col += chunk;
@@ -253,14 +254,18 @@ void op_Slice(const OpCall& c, std::vector<Tensor>& out) {
   if (total == 0) return;
   auto in_st = strides_of(x.shape());
   const size_t es = dtype_size(x.dtype());
-  std::vector<int64_t> idx(r, 0);
   const std::byte* src = x.raw();
   std::byte* dst = out[0].raw();
-  for (int64_t o = 0; o < total; ++o) {
+  // Copy whole innermost runs when the last axis has step 1 (attention's q/k/v split, roll).
+  const int64_t run = r > 0 && step[r - 1] == 1 ? s[r - 1] : 1;
+  const int outer_axes = run > 1 ? r - 1 : r;
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t o = 0; o < total; o += run) {
     int64_t off = 0;
-    for (int a = 0; a < r; ++a) off += (st[a] + idx[a] * step[a]) * in_st[a];
-    std::memcpy(dst + o * es, src + off * es, es);
-    for (int a = r - 1; a >= 0; --a) {
+    for (int a = 0; a < outer_axes; ++a) off += (st[a] + idx[a] * step[a]) * in_st[a];
+    if (run > 1) off += st[r - 1] * in_st[r - 1];
+    std::memcpy(dst + o * static_cast<int64_t>(es), src + off * static_cast<int64_t>(es), static_cast<size_t>(run) * es);
+    for (int a = outer_axes - 1; a >= 0; --a) {
       if (++idx[a] < s[a]) break;
       idx[a] = 0;
     }
