@@ -1,10 +1,26 @@
 #include "ir/executor.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <mutex>
 
 namespace qvit {
 
+namespace {
+// The executor frees and re-allocates the same large activation buffers on every forward pass;
+// keep them in the heap instead of mmap/munmap (and page faults on first touch) each time.
+void keep_large_buffers_in_heap() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  });
+}
+}  // namespace
+
 Executor::Executor(const Graph& g) : graph_(g) {
+  keep_large_buffers_in_heap();
   kernels_.reserve(g.nodes.size());
   std::vector<int> last_use(g.values.size(), -1);
   for (size_t n = 0; n < g.nodes.size(); ++n) {

@@ -57,6 +57,12 @@ Tensor::Tensor(DType dtype, Shape shape)
   buf_.assign(static_cast<size_t>(numel_) * dtype_size(dtype_), std::byte{0});
 }
 
+Tensor::Tensor(DType dtype, Shape shape, Uninitialized)
+    : dtype_(dtype), shape_(std::move(shape)), numel_(shape_numel(shape_)), defined_(true) {
+  if (numel_ > (int64_t{1} << 34)) throw Error("tensor of shape " + shape_str(shape_) + " is too large");
+  buf_.resize(static_cast<size_t>(numel_) * dtype_size(dtype_));
+}
+
 int64_t Tensor::dim(int axis) const {
   int r = rank();
   if (axis < 0) axis += r;

@@ -4,6 +4,9 @@
 // data, moving is cheap.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -11,6 +14,23 @@
 #include "util/error.h"
 
 namespace qvit {
+
+// Allocator whose value-initialization does nothing, so a buffer can be sized without zeroing it.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
 
 enum class DType : uint8_t { Float32, Float64, Int64, Int32, Int8, UInt8, Bool };
 
@@ -36,6 +56,10 @@ class Tensor {
   Tensor() = default;
   // Zero-filled tensor of the given type and shape.
   Tensor(DType dtype, Shape shape);
+  // Tensor whose contents are unspecified: for kernel outputs that write every element (saves a
+  // pass over memory per op).
+  struct Uninitialized {};
+  Tensor(DType dtype, Shape shape, Uninitialized);
 
   template <class T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values) {
@@ -81,7 +105,7 @@ class Tensor {
   Shape shape_;
   int64_t numel_ = 0;
   bool defined_ = false;
-  std::vector<std::byte> buf_;
+  std::vector<std::byte, DefaultInitAllocator<std::byte>> buf_;
 };
 
 // Calls fn(T{}) with T the C++ element type of `t` (bool for Bool).

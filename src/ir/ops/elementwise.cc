@@ -123,7 +123,7 @@ void binary(const OpCall& c, std::vector<Tensor>& out, F f) {
     out[0] = Tensor(DType::Bool, shape);
     binary_typed<bool, bool>(a, b, out[0], f);
   } else {
-    out[0] = Tensor(K == Kind::Compare ? DType::Bool : a.dtype(), shape);
+    out[0] = Tensor(K == Kind::Compare ? DType::Bool : a.dtype(), shape, Tensor::Uninitialized{});
     visit_dtype(a.dtype(), [&](auto tag) {
       using T = decltype(tag);
       if constexpr (K == Kind::Compare) {

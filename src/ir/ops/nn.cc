@@ -62,7 +62,7 @@ void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
   Shape os = batch;
   os.push_back(m);
   os.push_back(n);
-  Tensor y(DType::Float32, os);
+  Tensor y(DType::Float32, os, Tensor::Uninitialized{});
   if (b_shared && shape_numel(ab) == count) {
     sgemm(false, false, count * m, n, k, a.data<float>(), k, b.data<float>(), n, y.data<float>(), n);
   } else {
@@ -100,7 +100,7 @@ void op_Linear(const OpCall& c, std::vector<Tensor>& out) {
   if (x.rank() < 1 || x.dim(-1) != k) c.fail("input " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   Shape os = x.shape();
   os.back() = n;
-  out[0] = Tensor(DType::Float32, os);
+  out[0] = Tensor(DType::Float32, os, Tensor::Uninitialized{});
   const int64_t rows = x.numel() / std::max<int64_t>(k, 1);
   sgemm(false, false, rows, n, k, x.data<float>(), k, w.data<float>(), n, out[0].data<float>(), n);
   if (b) add_bias_rows(out[0].data<float>(), b->data<float>(), rows, n);
@@ -277,7 +277,7 @@ void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
   if (gamma.numel() != len && gamma.numel() != 1) c.fail("scale has " + std::to_string(gamma.numel()) + " elements, expected " + std::to_string(len));
   if (beta && beta->numel() != len && beta->numel() != 1) c.fail("bias size does not match the normalized shape");
   const int64_t rows = x.numel() / std::max<int64_t>(len, 1);
-  out[0] = Tensor(DType::Float32, x.shape());
+  out[0] = Tensor(DType::Float32, x.shape(), Tensor::Uninitialized{});
   Shape stat_shape(x.shape().begin(), x.shape().begin() + axis);
   stat_shape.resize(static_cast<size_t>(r), 1);
   const bool want_stats = out.size() > 1;
@@ -313,7 +313,7 @@ void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
 void op_Gelu(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   require_f32(c, x, "input");
-  out[0] = Tensor(DType::Float32, x.shape());
+  out[0] = Tensor(DType::Float32, x.shape(), Tensor::Uninitialized{});
   const float* px = x.data<float>();
   float* py = out[0].data<float>();
   const int64_t n = x.numel();

@@ -168,7 +168,7 @@ void op_Transpose(const OpCall& c, std::vector<Tensor>& out) {
     seen[perm[i]] = 1;
     s[i] = x.shape()[perm[i]];
   }
-  out[0] = Tensor(x.dtype(), s);
+  out[0] = Tensor(x.dtype(), s, Tensor::Uninitialized{});
   switch (dtype_size(x.dtype())) {
     case 1: transpose_typed<uint8_t>(x, out[0], perm); break;
     case 4: transpose_typed<uint32_t>(x, out[0], perm); break;
@@ -190,7 +190,7 @@ void op_Concat(const OpCall& c, std::vector<Tensor>& out) {
         c.fail("input shapes " + shape_str(first.shape()) + " and " + shape_str(t.shape()) + " differ off the concat axis");
     s[axis] += t.shape()[axis];
   }
-  out[0] = Tensor(first.dtype(), s);
+  out[0] = Tensor(first.dtype(), s, Tensor::Uninitialized{});
   int64_t outer = 1, inner = 1;
   for (int a = 0; a < axis; ++a) outer *= s[a];
   for (int a = axis + 1; a < r; ++a) inner *= s[a];
@@ -249,7 +249,7 @@ void op_Slice(const OpCall& c, std::vector<Tensor>& out) {
     st[a] = b;
     step[a] = k;
   }
-  out[0] = Tensor(x.dtype(), s);
+  out[0] = Tensor(x.dtype(), s, Tensor::Uninitialized{});
   const int64_t total = out[0].numel();
   if (total == 0) return;
   auto in_st = strides_of(x.shape());
