@@ -38,7 +38,7 @@ TEST_P(BundledAccuracy, MatchesPyTorchOnFullTestSet) {
   const std::string name = GetParam();
   const fs::path model = kRoot / "models" / (name + ".onnx");
   const fs::path metrics = kRoot / "models" / (name + ".metrics.json");
-  if (!fs::exists(model)) GTEST_SKIP() << model << " not bundled yet";
+  ASSERT_TRUE(fs::exists(model)) << model << " is missing";
   const fs::path data = "/usr/share/datasets/fashion-mnist";
   if (!fs::exists(data / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   std::ifstream f(metrics);
