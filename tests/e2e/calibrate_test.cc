@@ -126,7 +126,7 @@ TEST_P(BundledQuant, Accuracy_W8A8WithinHalfPointOfFloat) {
   EXPECT_GE(ev.quantized.top1(), float_top1 - 0.5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, BundledQuant, ::testing::Values("deit_fmnist"),
+INSTANTIATE_TEST_SUITE_P(Models, BundledQuant, ::testing::Values("deit_fmnist", "swin_fmnist"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
