@@ -13,8 +13,8 @@ namespace {
 void keep_large_buffers_in_heap() {
   static std::once_flag once;
   std::call_once(once, [] {
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    mallopt(M_MMAP_MAX, 0);                // no mmap'ed chunks: big buffers come from the heap and stay
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);    // and freed memory is kept for the next forward
   });
 }
 }  // namespace
