@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the bundled models and images: build qvit, inspect each bundled model and
-# evaluate its float accuracy on the full Fashion-MNIST test split (Debian's dataset-fashion-mnist).
+# The main job on the bundled models and images: build qvit; for each bundled model, inspect it,
+# evaluate its float accuracy on the full Fashion-MNIST test split (Debian's dataset-fashion-mnist),
+# calibrate it for w8a8 on the bundled calibration images and evaluate the fake-quant model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -8,6 +9,10 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target qvit
 for model in models/deit_fmnist.onnx models/swin_fmnist.onnx; do
   echo "== $model"
-  build/qvit inspect "$model" | head -7
-  build/qvit eval "$model" --json "build/$(basename "$model" .onnx).float.json"
+  name=$(basename "$model" .onnx)
+  build/qvit inspect "$model" > "build/$name.inspect.txt"   # full report, layer by layer
+  head -8 "build/$name.inspect.txt"
+  build/qvit eval "$model" --json "build/$name.float.json"
+  build/qvit calibrate "$model" --recipe configs/recipes/w8a8.json -o "build/$name.w8a8.calib.json"
+  build/qvit eval "$model" --calib "build/$name.w8a8.calib.json" --json "build/$name.w8a8.json"
 done
