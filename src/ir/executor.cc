@@ -1,5 +1,7 @@
 #include "ir/executor.h"
 
+#include "ir/ops/packed_gemm.h"
+
 #include <malloc.h>
 
 #include <algorithm>
@@ -36,6 +38,15 @@ Executor::Executor(const Graph& g) : graph_(g) {
   for (size_t v = 0; v < g.values.size(); ++v)
     if (last_use[v] >= 0 && last_use[v] < static_cast<int>(g.nodes.size()) && !g.is_constant(static_cast<int>(v)))
       free_after_[last_use[v]].push_back(static_cast<int>(v));
+  prepared_.assign(g.nodes.size(), nullptr);
+  if (packed_gemm_available())
+    for (size_t n = 0; n < g.nodes.size(); ++n) {
+      const Node& node = g.nodes[n];
+      if (node.op != "Linear" || node.inputs.size() < 2 || !g.is_constant(node.inputs[1])) continue;
+      const Tensor& w = g.constant(node.inputs[1]);
+      if (w.dtype() != DType::Float32 || w.rank() != 2) continue;
+      prepared_[n] = std::make_shared<PackedWeights>(pack_weights(w.data<float>(), w.shape()[0], w.shape()[1]));
+    }
   reshape_in_place_.assign(g.nodes.size(), 0);
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     const Node& node = g.nodes[n];
@@ -88,7 +99,7 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
   }
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     const Node& node = g.nodes[n];
-    OpCall call{node, {}, g.opset};
+    OpCall call{node, {}, g.opset, prepared_[n].get()};
     call.in.reserve(node.inputs.size());
     for (int in : node.inputs) {
       if (in >= 0 && !ptr[in]) throw InternalError(node.describe() + ": input '" + g.value(in).name + "' not computed");

@@ -3,6 +3,7 @@
 // intermediate after its last reader, and lets an observer see (and replace) each value as it is
 // produced — calibration observes ranges there, fake-quant rewrites values there.
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "ir/graph.h"
@@ -38,6 +39,8 @@ class Executor {
   // Per node: true for a pure reshape (Reshape/Flatten/Squeeze/Unsqueeze/Identity) whose input dies
   // at this node; the executor then moves the input's buffer instead of copying it.
   std::vector<char> reshape_in_place_;
+  // Per node: weights packed once for qvit's own GEMM (Linear with a constant weight), or null.
+  std::vector<std::shared_ptr<const void>> prepared_;
 };
 
 // Checks user inputs against the graph's declared input shapes/types; clear error otherwise.

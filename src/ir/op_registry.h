@@ -13,6 +13,8 @@ struct OpCall {
   const Node& node;
   std::vector<const Tensor*> in;
   int64_t opset;
+  // Data the executor prepared once for this node (e.g. packed weights for Linear), or null.
+  const void* prepared = nullptr;
 
   const Tensor& input(size_t i) const;              // required input; clear error if absent
   const Tensor* optional_input(size_t i) const { return i < in.size() ? in[i] : nullptr; }

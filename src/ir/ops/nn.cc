@@ -7,6 +7,7 @@
 #include "ir/op_registry.h"
 #include "ir/ops/fast_math.h"
 #include "ir/ops/gemm.h"
+#include "ir/ops/packed_gemm.h"
 #include "util/thread_pool.h"
 
 namespace qvit {
@@ -102,6 +103,10 @@ void op_Linear(const OpCall& c, std::vector<Tensor>& out) {
   os.back() = n;
   out[0] = Tensor(DType::Float32, os, Tensor::Uninitialized{});
   const int64_t rows = x.numel() / std::max<int64_t>(k, 1);
+  if (const auto* packed = static_cast<const PackedWeights*>(c.prepared)) {
+    packed_gemm(x.data<float>(), rows, *packed, b ? b->data<float>() : nullptr, out[0].data<float>());
+    return;
+  }
   sgemm(false, false, rows, n, k, x.data<float>(), k, w.data<float>(), n, out[0].data<float>(), n);
   if (b) add_bias_rows(out[0].data<float>(), b->data<float>(), rows, n);
 }
