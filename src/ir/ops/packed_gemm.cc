@@ -85,13 +85,19 @@ __mmask16 mask_for(int64_t cols) {
 
 void packed_gemm(const float* x, int64_t m, const PackedWeights& w, const float* bias, float* y) {
   const int64_t k = w.k, n = w.n, panels = (n + kPanel - 1) / kPanel;
+  // Tasks are (row block, group of panels): batch-1 ViT layers have only ~200 rows, so rows alone
+  // would give too few, uneven tasks for the threads.
+  constexpr int64_t kPanelsPerTask = 4;
   const int64_t row_blocks = (m + kRowBlock - 1) / kRowBlock;
-  parallel_for(row_blocks, 1, [&](int64_t rb_begin, int64_t rb_end) {
-    for (int64_t rb = rb_begin; rb < rb_end; ++rb) {
+  const int64_t panel_groups = (panels + kPanelsPerTask - 1) / kPanelsPerTask;
+  parallel_for(row_blocks * panel_groups, 1, [&](int64_t t_begin, int64_t t_end) {
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      const int64_t rb = t / panel_groups, pg = t % panel_groups;
       const int64_t i0 = rb * kRowBlock, i1 = std::min(m, i0 + kRowBlock);
+      const int64_t q0 = pg * kPanelsPerTask, q1 = std::min(panels, q0 + kPanelsPerTask);
       for (int64_t k0 = 0; k0 < std::max<int64_t>(k, 1); k0 += kDepth) {
         const int64_t k1 = std::min(k, k0 + kDepth);
-        for (int64_t q = 0; q < panels; ++q) {
+        for (int64_t q = q0; q < q1; ++q) {
           const int64_t cols = std::min(kPanel, n - q * kPanel);
           const __mmask16 m0 = mask_for(cols), m1 = mask_for(cols - 16);
           const float* panel = w.panels.data() + q * k * kPanel;
