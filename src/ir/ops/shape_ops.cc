@@ -149,7 +149,11 @@ void transpose_typed(const Tensor& x, Tensor& y, const std::vector<int64_t>& per
       rem /= os[a];
     }
     E* d = dst + row * len;
-    for (int64_t k = 0; k < len; ++k) d[k] = src[off + k * s_in];
+    if (s_in == 1) {
+      std::memcpy(d, src + off, static_cast<size_t>(len) * sizeof(E));  // last axis kept: contiguous run
+    } else {
+      for (int64_t k = 0; k < len; ++k) d[k] = src[off + k * s_in];
+    }
   }
   });
 }
