@@ -1,6 +1,8 @@
 // Datasets (image folder, list file, IDX), open_dataset's detection, BatchLoader and subsets.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,26 +27,9 @@ namespace fs = std::filesystem;
 
 const fs::path kGoldenImages = fs::path(QVIT_TEST_DIR) / "golden" / "preprocess" / "images";
 const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist";
-const fs::path kMnist = "/work/shared/data/mnist";
+const fs::path kMnist = fs::path(QVIT_SOURCE_DIR).parent_path() / "shared" / "data" / "mnist";
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("qvit_data_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using qvit::test::TempDir;
 
 void write_file(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());

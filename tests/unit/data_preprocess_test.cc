@@ -2,6 +2,8 @@
 // against golden outputs of torchvision written by tools/make_preprocess_golden.py.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -39,24 +41,7 @@ nlohmann::json read_json(const fs::path& path) {
   return nlohmann::json::parse(in);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("qvit_data_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using qvit::test::TempDir;
 
 void write_bytes(const fs::path& path, const std::vector<char>& bytes) {
   std::ofstream out(path, std::ios::binary);
