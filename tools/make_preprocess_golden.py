@@ -36,7 +36,7 @@ from torchvision.transforms import InterpolationMode
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(REPO, "tests", "golden", "preprocess")
-IMAGENET_SAMPLES = "/work/shared/data/imagenet-samples"
+IMAGENET_SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "imagenet-samples")
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]

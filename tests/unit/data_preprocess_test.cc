@@ -33,7 +33,7 @@ namespace fs = std::filesystem;
 constexpr double kParityTolerance = 1e-5;
 
 const fs::path kGoldenDir = fs::path(QVIT_TEST_DIR) / "golden" / "preprocess";
-const fs::path kImagenetSamples = "/work/shared/data/imagenet-samples";
+const fs::path kImagenetSamples = fs::path(QVIT_SOURCE_DIR).parent_path() / "shared" / "data" / "imagenet-samples";
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);
