@@ -8,6 +8,7 @@
   (random crop with zero padding, horizontal flip) done on whole batches in torch.
 """
 import gzip
+import hashlib
 import os
 import struct
 
@@ -154,3 +155,12 @@ if __name__ == "__main__":
         im, lb = load_split(args.data, s)
         x = im.astype(np.float64) / 255.0
         print(f"{s}: {im.shape} labels {np.bincount(lb).tolist()} mean {x.mean():.4f} std {x.std():.4f}")
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file (fingerprints the exported models in metrics and MODELS.md)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

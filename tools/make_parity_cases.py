@@ -37,7 +37,6 @@ Prints one summary line; on failure, one error line and exit code 1.
 """
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -49,6 +48,7 @@ import warnings
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
+import fmnist  # noqa: E402
 
 SMALL = ["vit_tiny_op13", "vit_tiny_op17", "swin_tiny_op17", "deit_fmnist", "swin_fmnist"]
 BIG = ["deit_s_op13", "deit_s_op17", "swin_t_op17"]
@@ -134,7 +134,6 @@ def build(case, seed, args):
         x = torch.randn(2, 3, 32, 32, generator=gen)
         info["architecture"] = dict(cfg, cls="torchvision.models.swin_transformer.SwinTransformer", image_size=32)
     elif case in ("deit_fmnist", "swin_fmnist"):
-        import fmnist
         with open(os.path.join(args.models_dir, f"{case}.metrics.json")) as f:
             metrics = json.load(f)
         hp = metrics["hyperparameters"]
@@ -181,14 +180,6 @@ def dumps(obj):
                   .replace("[ ", "[").replace(" ]", "]"), text)
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def make_case(case, out_root, args, log_path):
     import numpy as np
     import onnx
@@ -212,7 +203,7 @@ def make_case(case, out_root, args, log_path):
                 bundled = os.path.join(REPO, info["bundled_model"])
                 # tmpdir and final are siblings, so the same relative target works from both
                 os.symlink(os.path.relpath(os.path.abspath(bundled), os.path.abspath(final)), onnx_path)
-                info["bundled_sha256"] = sha256(bundled)
+                info["bundled_sha256"] = fmnist.file_sha256(bundled)
             else:
                 with quiet(log_path):
                     torch.onnx.export(model, x, onnx_path, opset_version=opset, input_names=["input"],

@@ -202,15 +202,6 @@ def export_onnx(model, path, opset):
     return m
 
 
-def sha256(path):
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -298,7 +289,7 @@ def main():
     metrics = {
         "model": "deit_fmnist",
         "onnx": os.path.relpath(args.onnx, REPO) if args.onnx.startswith(REPO) else args.onnx,
-        "onnx_sha256": sha256(args.onnx),
+        "onnx_sha256": fmnist.file_sha256(args.onnx),
         "opset": args.opset,
         "framework": f"torch {torch.__version__}",
         "split": "t10k",

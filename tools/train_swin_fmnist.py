@@ -32,7 +32,7 @@ from torchvision.models import swin_transformer as tvswin
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmnist  # noqa: E402
-from train_deit_fmnist import augment_desc, export_onnx, sha256, train, write_json  # noqa: E402
+from train_deit_fmnist import augment_desc, export_onnx, train, write_json  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -178,7 +178,7 @@ def main():
     metrics = {
         "model": "swin_fmnist",
         "onnx": os.path.relpath(args.onnx, REPO) if args.onnx.startswith(REPO) else args.onnx,
-        "onnx_sha256": sha256(args.onnx),
+        "onnx_sha256": fmnist.file_sha256(args.onnx),
         "opset": args.opset,
         "framework": f"torch {torch.__version__}",
         "split": "t10k",

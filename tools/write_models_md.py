@@ -1,19 +1,14 @@
 #!/usr/bin/python3
 """Regenerate models/MODELS.md from models/*.metrics.json (and the ONNX files' sha256)."""
 import argparse
-import hashlib
 import json
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fmnist  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def onnx_summary(path):
@@ -43,7 +38,7 @@ def section(name, m, title, arch_rows, notes):
         f"- ONNX: `{m['onnx']}`, opset **{opset}**, {nnodes} nodes, {os.path.getsize(path):,} bytes, "
         "input `input` [N,1,28,28] float32 (dynamic N), output `logits` [N,10].",
         f"- ONNX op types: {', '.join(f'{k}×{v}' for k, v in sorted(ops.items()))}.",
-        f"- sha256: `{sha256(path)}`",
+        f"- sha256: `{fmnist.file_sha256(path)}`",
         f"- Float accuracy (PyTorch, eval mode, full Fashion-MNIST t10k split, {m['samples']} images): "
         f"**top-1 {m['top1']:.2f}%** ({m['correct']}/{m['samples']}), top-5 {m['top5']:.2f}% "
         f"({m['correct_top5']}/{m['samples']}).",
