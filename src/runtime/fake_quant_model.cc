@@ -6,6 +6,7 @@
 
 #include "calib/reparam.h"
 #include "onnx/onnx_import.h"
+#include "runtime/batch_padding.h"
 
 namespace qvit {
 
@@ -116,31 +117,9 @@ FakeQuantModel::~FakeQuantModel() = default;
 
 std::vector<LayerError> FakeQuantModel::empty_errors() const { return impl_->error_template; }
 
-Tensor FakeQuantModel::pad(const Tensor& images) const {
-  const int64_t n = images.shape()[0];
-  if (n == batch_) return images;
-  if (n > batch_) throw InternalError("batch larger than the model's");
-  Shape s = images.shape();
-  s[0] = batch_;
-  Tensor p(DType::Float32, s);
-  std::memcpy(p.raw(), images.raw(), images.nbytes());
-  return p;
-}
-
-namespace {
-Tensor first_rows(Tensor t, int64_t n) {
-  if (t.shape()[0] == n) return t;
-  Shape s = t.shape();
-  s[0] = n;
-  Tensor out(DType::Float32, s);
-  std::memcpy(out.raw(), t.raw(), out.nbytes());
-  return out;
-}
-}  // namespace
-
 FakeQuantModel::Output FakeQuantModel::run(const Tensor& images, std::vector<LayerError>* errors) {
   const int64_t n = images.shape()[0];
-  Tensor input = pad(images);
+  Tensor input = pad_batch(images, batch_);
   std::vector<Tensor> captured(impl_->float_graph.values.size());
   CaptureTap capture;
   capture.store = &captured;
@@ -162,7 +141,7 @@ FakeQuantModel::Output FakeQuantModel::run(const Tensor& images, std::vector<Lay
 
 Tensor FakeQuantModel::run_quantized(const Tensor& images) {
   const int64_t n = images.shape()[0];
-  Tensor input = pad(images);
+  Tensor input = pad_batch(images, batch_);
   FakeQuantTap tap;
   tap.points = &impl_->points;
   const int in_id = impl_->quant_graph.inputs[0];

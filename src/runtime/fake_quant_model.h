@@ -40,7 +40,6 @@ class FakeQuantModel {
   int64_t batch_size() const { return batch_; }
 
  private:
-  Tensor pad(const Tensor& images) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int64_t batch_;

@@ -1,8 +1,7 @@
 #include "runtime/float_model.h"
 
-#include <cstring>
-
 #include "onnx/onnx_import.h"
+#include "runtime/batch_padding.h"
 
 namespace qvit {
 
@@ -25,18 +24,7 @@ Tensor FloatModel::run(const Tensor& images, ValueObserver* observer) {
   if (got_full != want)
     throw Error(path_ + ": model input '" + graph_->value(graph_->inputs[0]).name + "' has shape " + shape_str(want) +
                 " but the data gives images of shape " + shape_str(images.shape()) + " (check --config)");
-  Tensor input = images;
-  if (n < batch_size_) {
-    input = Tensor(DType::Float32, want);
-    std::memcpy(input.raw(), images.raw(), images.nbytes());
-  }
-  Tensor logits = std::move(executor_->run({std::move(input)}, observer).at(0));
-  if (n == batch_size_) return logits;
-  Shape s = logits.shape();
-  s[0] = n;
-  Tensor out(DType::Float32, s);
-  std::memcpy(out.raw(), logits.raw(), out.nbytes());
-  return out;
+  return first_rows(std::move(executor_->run({pad_batch(images, batch_size_)}, observer).at(0)), n);
 }
 
 }  // namespace qvit
