@@ -19,47 +19,89 @@ void keep_large_buffers_in_heap() {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);    // and freed memory is kept for the next forward
   });
 }
+// Ops that only relabel the shape of their data input, including a Transpose that moves nothing
+// but size-1 axes ([197,1,384] ↔ [1,197,384] in torchvision's attention).
+bool is_pure_reshape(const Graph& g, const Node& node) {
+  if (node.op == "Reshape" || node.op == "Flatten" || node.op == "Squeeze" || node.op == "Unsqueeze" || node.op == "Identity")
+    return true;
+  if (node.op != "Transpose" || node.inputs.empty() || node.inputs[0] < 0) return false;
+  const Shape& in = g.value(node.inputs[0]).shape;
+  std::vector<int64_t> perm = node.attr_ints("perm");
+  if (in.empty() || perm.size() != in.size()) return false;
+  int64_t last = -1;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(in.size())) return false;
+    if (in[static_cast<size_t>(p)] == 1) continue;
+    if (p < last) return false;
+    last = p;
+  }
+  return true;
+}
+
 }  // namespace
 
 Executor::Executor(const Graph& g) : graph_(g) {
   keep_large_buffers_in_heap();
   kernels_.reserve(g.nodes.size());
-  std::vector<int> last_use(g.values.size(), -1);
-  for (size_t n = 0; n < g.nodes.size(); ++n) {
-    const Node& node = g.nodes[n];
+  for (const Node& node : g.nodes) {
     OpFn fn = find_op(node.op);
     if (!fn) throw Error(g.source + ": " + node.describe() + ": unsupported op type '" + node.op + "'");
     kernels_.push_back(fn);
-    for (int in : node.inputs)
-      if (in >= 0) last_use[in] = static_cast<int>(n);
   }
-  for (int o : g.outputs) last_use[o] = static_cast<int>(g.nodes.size());
-  free_after_.assign(g.nodes.size(), {});
-  for (size_t v = 0; v < g.values.size(); ++v)
-    if (last_use[v] >= 0 && last_use[v] < static_cast<int>(g.nodes.size()) && !g.is_constant(static_cast<int>(v)))
-      free_after_[last_use[v]].push_back(static_cast<int>(v));
-  prepared_.assign(g.nodes.size(), nullptr);
-  if (packed_gemm_available())
+  plain_.skip.assign(g.nodes.size(), 0);
+  plain_.prepared.assign(g.nodes.size(), nullptr);
+  for (const Node& node : g.nodes) {
+    plain_.inputs.push_back(node.inputs);
+    plain_.outputs.push_back(node.outputs);
+  }
+  if (packed_gemm_available()) {
     for (size_t n = 0; n < g.nodes.size(); ++n) {
       const Node& node = g.nodes[n];
       if (node.op != "Linear" || node.inputs.size() < 2 || !g.is_constant(node.inputs[1])) continue;
       const Tensor& w = g.constant(node.inputs[1]);
       if (w.dtype() != DType::Float32 || w.rank() != 2) continue;
-      prepared_[n] = std::make_shared<PackedWeights>(pack_weights(w.data<float>(), w.shape()[0], w.shape()[1]));
+      plain_.prepared[n] = std::make_shared<PackedWeights>(pack_weights(w.data<float>(), w.shape()[0], w.shape()[1]));
     }
-  reshape_in_place_.assign(g.nodes.size(), 0);
-  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    FoldPlan fold = plan_matmul_folding(g);
+    if (fold.folded_nodes > 0) {
+      Plan p;
+      p.skip = std::move(fold.skip);
+      p.inputs = std::move(fold.inputs);
+      p.outputs = std::move(fold.outputs);
+      p.prepared = plain_.prepared;
+      for (size_t n = 0; n < g.nodes.size(); ++n)
+        if (fold.matmul[n]) p.prepared[n] = fold.matmul[n];
+      folded_ = std::move(p);
+    }
+  }
+  finish_plan(plain_);
+  if (folded_) finish_plan(*folded_);
+}
+
+void Executor::finish_plan(Plan& p) const {
+  const Graph& g = graph_;
+  const int n_nodes = static_cast<int>(g.nodes.size());
+  std::vector<int> last_use(g.values.size(), -1);
+  for (int n = 0; n < n_nodes; ++n)
+    if (!p.skip[n])
+      for (int in : p.inputs[n])
+        if (in >= 0) last_use[in] = n;
+  for (int o : g.outputs) last_use[o] = n_nodes;
+  p.free_after.assign(g.nodes.size(), {});
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (last_use[v] >= 0 && last_use[v] < n_nodes && !g.is_constant(static_cast<int>(v)))
+      p.free_after[last_use[v]].push_back(static_cast<int>(v));
+  p.reshape_in_place.assign(g.nodes.size(), 0);
+  for (int n = 0; n < n_nodes; ++n) {
     const Node& node = g.nodes[n];
-    const bool pure_reshape = node.op == "Reshape" || node.op == "Flatten" || node.op == "Squeeze" ||
-                              node.op == "Unsqueeze" || node.op == "Identity";
-    if (!pure_reshape || node.inputs.empty() || node.inputs[0] < 0 || node.outputs.size() != 1) continue;
-    const int in = node.inputs[0];
-    const bool dies_here = last_use[in] == static_cast<int>(n) &&
-                           std::count(node.inputs.begin(), node.inputs.end(), in) == 1 && !g.is_constant(in);
+    if (p.skip[n] || !is_pure_reshape(g, node) || p.inputs[n].empty() || p.inputs[n][0] < 0 || p.outputs[n].size() != 1) continue;
+    const int in = p.inputs[n][0];
+    const bool dies_here = last_use[in] == n && std::count(p.inputs[n].begin(), p.inputs[n].end(), in) == 1 &&
+                           !g.is_constant(in);
     // Static output shape known (after import's folding) and the same element count.
-    const Shape& os = g.value(node.outputs[0]).shape;
+    const Shape& os = g.value(p.outputs[n][0]).shape;
     if (dies_here && !os.empty() && shape_numel(os) == shape_numel(g.value(in).shape) && !g.value(in).shape.empty())
-      reshape_in_place_[n] = 1;
+      p.reshape_in_place[n] = 1;
   }
 }
 
@@ -97,24 +139,29 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
     env[g.inputs[i]] = std::move(inputs[i]);
     ptr[g.inputs[i]] = &env[g.inputs[i]];
   }
+  // Observers and callers of run_all see every value, so only plain inference runs folded.
+  const Plan& plan = folded_ && !observer && !keep_all ? *folded_ : plain_;
   for (size_t n = 0; n < g.nodes.size(); ++n) {
+    if (plan.skip[n]) continue;
     const Node& node = g.nodes[n];
-    OpCall call{node, {}, g.opset, prepared_[n].get()};
-    call.in.reserve(node.inputs.size());
-    for (int in : node.inputs) {
+    const std::vector<int>& inputs = plan.inputs[n];
+    const std::vector<int>& outputs = plan.outputs[n];
+    OpCall call{node, {}, g.opset, plan.prepared[n].get()};
+    call.in.reserve(inputs.size());
+    for (int in : inputs) {
       if (in >= 0 && !ptr[in]) throw InternalError(node.describe() + ": input '" + g.value(in).name + "' not computed");
       call.in.push_back(in >= 0 ? ptr[in] : nullptr);
     }
-    std::vector<Tensor> outs(node.outputs.size());
-    const int in0 = node.inputs.empty() ? -1 : node.inputs[0];
-    if (reshape_in_place_[n] && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape) {
-      outs[0] = std::move(env[in0]).reshaped(g.value(node.outputs[0]).shape);
+    std::vector<Tensor> outs(outputs.size());
+    const int in0 = inputs.empty() ? -1 : inputs[0];
+    if (plan.reshape_in_place[n] && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape) {
+      outs[0] = std::move(env[in0]).reshaped(g.value(outputs[0]).shape);
       ptr[in0] = nullptr;
     } else {
       kernels_[n](call, outs);
     }
     for (size_t k = 0; k < outs.size(); ++k) {
-      const int id = node.outputs[k];
+      const int id = outputs[k];
       if (id < 0) continue;
       if (!outs[k].defined()) continue;  // optional output the kernel does not produce
       env[id] = std::move(outs[k]);
@@ -122,7 +169,7 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
       if (observer) observer->on_value(g, id, env[id]);
     }
     if (!keep_all)
-      for (int v : free_after_[n]) {
+      for (int v : plan.free_after[n]) {
         env[v] = Tensor();
         ptr[v] = nullptr;
       }

@@ -4,9 +4,11 @@
 // produced — calibration observes ranges there, fake-quant rewrites values there.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/matmul_fold.h"
 #include "ir/op_registry.h"
 
 namespace qvit {
@@ -33,14 +35,24 @@ class Executor {
  private:
   std::vector<Tensor> execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all) const;
 
+  // Which node reads and writes what, and the buffer reuse that follows from it. Two exist: the
+  // graph as it is, and (observer-free inference with the packed GEMM) attention's data movement
+  // folded into its MatMuls.
+  struct Plan {
+    std::vector<char> skip;                          // per node: not executed
+    std::vector<std::vector<int>> inputs, outputs;   // per node
+    std::vector<std::shared_ptr<const void>> prepared;
+    std::vector<std::vector<int>> free_after;        // per node: values whose last reader it is
+    // Per node: true for a pure reshape (Reshape/Flatten/Squeeze/Unsqueeze/Identity) whose input dies
+    // at this node; the executor then moves the input's buffer instead of copying it.
+    std::vector<char> reshape_in_place;
+  };
+  void finish_plan(Plan& p) const;
+
   const Graph& graph_;
-  std::vector<OpFn> kernels_;                 // per node
-  std::vector<std::vector<int>> free_after_;  // per node: values whose last reader it is
-  // Per node: true for a pure reshape (Reshape/Flatten/Squeeze/Unsqueeze/Identity) whose input dies
-  // at this node; the executor then moves the input's buffer instead of copying it.
-  std::vector<char> reshape_in_place_;
-  // Per node: weights packed once for qvit's own GEMM (Linear with a constant weight), or null.
-  std::vector<std::shared_ptr<const void>> prepared_;
+  std::vector<OpFn> kernels_;  // per node
+  Plan plain_;                 // prepared: weights packed once for Linear (qvit's own GEMM), or null
+  std::optional<Plan> folded_;
 };
 
 // Checks user inputs against the graph's declared input shapes/types; clear error otherwise.

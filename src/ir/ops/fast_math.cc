@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 
+#include <immintrin.h>
+
 namespace qvit {
 namespace {
 
@@ -71,16 +73,16 @@ QVIT_SIMD_CLONES void gelu_f32(const float* x, float* y, int64_t n) {
 
 // Reductions keep 16 independent partial results: without -ffast-math GCC will not reorder a single
 // running max/sum, so explicit lanes are a fixed (deterministic) reassociation it can vectorize.
-QVIT_SIMD_CLONES void softmax_row_f32(float* p, int64_t len) {
+QVIT_SIMD_CLONES void softmax_row_portable(const float* x, float* p, int64_t len) {
   float lane[16];
   std::fill_n(lane, 16, -INFINITY);
   int64_t i = 0;
   for (; i + 16 <= len; i += 16)
-    for (int j = 0; j < 16; ++j) lane[j] = lane[j] > p[i + j] ? lane[j] : p[i + j];
+    for (int j = 0; j < 16; ++j) lane[j] = lane[j] > x[i + j] ? lane[j] : x[i + j];
   float mx = -INFINITY;
   for (int j = 0; j < 16; ++j) mx = std::max(mx, lane[j]);
-  for (; i < len; ++i) mx = std::max(mx, p[i]);
-  for (i = 0; i < len; ++i) p[i] = exp_one(p[i] - mx);
+  for (; i < len; ++i) mx = std::max(mx, x[i]);
+  for (i = 0; i < len; ++i) p[i] = exp_one(x[i] - mx);
   std::fill_n(lane, 16, 0.0f);
   for (i = 0; i + 16 <= len; i += 16)
     for (int j = 0; j < 16; ++j) lane[j] += p[i + j];
@@ -89,6 +91,73 @@ QVIT_SIMD_CLONES void softmax_row_f32(float* p, int64_t len) {
   for (; i < len; ++i) sum += p[i];
   const float inv = 1.0f / sum;
   for (i = 0; i < len; ++i) p[i] *= inv;
+}
+
+// GCC 12 warns about the deliberately undefined lanes inside its own AVX-512 intrinsic headers
+// (_mm512_undefined_ps in the reductions and conversions); nothing here reads an undefined value.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace {
+
+// exp_one on 16 lanes for arguments ≤ 0 (softmax after the max is subtracted), so only the low
+// clamp is needed; NaN lanes stay NaN through the arithmetic.
+__attribute__((target("avx512f,fma"))) inline __m512 exp_nonpositive_avx512(__m512 x_in) {
+  const __m512 x = _mm512_max_ps(x_in, _mm512_set1_ps(-87.3f));
+  const __m512 k = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f)),
+                                 _mm512_set1_ps(12582912.0f));
+  const __m512 r = _mm512_fmadd_ps(k, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x));
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), _mm512_set1_epi32(127)), 23);
+  const __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+  // Below −104 exp is 0 in float (exp_one's convention).
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x_in, _mm512_set1_ps(-104.0f), _CMP_NLT_UQ), y);
+}
+
+__mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+}
+
+// Three passes (max; exp, store and sum; scale), 16 lanes each, the last one masked.
+__attribute__((target("avx512f,fma"))) void softmax_row_avx512(const float* x, float* y, int64_t len) {
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t i = 0; i < len; i += 16)
+    vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(len - i), x + i));
+  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < len; i += 16) {
+    const __mmask16 m = tail_mask(len - i);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp_nonpositive_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx)));
+    _mm512_mask_storeu_ps(y + i, m, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+  for (int64_t i = 0; i < len; i += 16) {
+    const __mmask16 m = tail_mask(len - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + i), inv));
+  }
+}
+
+bool cpu_has_avx512() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return has;
+}
+
+}  // namespace
+#pragma GCC diagnostic pop
+
+void softmax_row_f32(const float* x, float* y, int64_t len) {
+  if (len <= 0) return;
+  if (cpu_has_avx512()) softmax_row_avx512(x, y, len);
+  else softmax_row_portable(x, y, len);
 }
 
 QVIT_SIMD_CLONES void layernorm_row_f32(const float* x, float* y, int64_t len, const float* gamma, const float* beta,

@@ -13,8 +13,9 @@ void erf_f32(const float* x, float* y, int64_t n);
 // y[i] = x[i] * 0.5 * (1 + erf(x[i] / sqrt(2)))  (exact GELU, as torch.nn.GELU()).
 void gelu_f32(const float* x, float* y, int64_t n);
 
-// In-place softmax of one contiguous row.
-void softmax_row_f32(float* row, int64_t len);
+// Softmax of one contiguous row: y = exp(x − max)/Σ; y may equal x. An AVX-512 kernel when the
+// CPU has it (same polynomial as exp_f32, masked tails), else the portable loop.
+void softmax_row_f32(const float* x, float* y, int64_t len);
 // y = (x − mean)/sqrt(var + eps)·γ + β over one row (two-pass statistics); returns mean and
 // 1/sqrt(var + eps).
 void layernorm_row_f32(const float* x, float* y, int64_t len, const float* gamma, const float* beta, float eps,

@@ -14,4 +14,10 @@ void sgemm_batched(int64_t count, bool trans_a, bool trans_b, int64_t m, int64_t
                    const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b,
                    float* c, int64_t ldc, int64_t stride_c);
 
+// C[M,N] = alpha·A[M,K]·B[K,N] on qvit's packed kernel (requires packed_gemm_available()), with
+// B[r,c] at b[r·b_row_stride + c·b_col_stride] (any layout: it is packed) and unit column strides
+// for A and C.
+void sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                  int64_t b_row_stride, int64_t b_col_stride, float* c, int64_t ldc);
+
 }  // namespace qvit

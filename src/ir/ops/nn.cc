@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ir/matmul_fold.h"
 #include "ir/op_registry.h"
 #include "ir/ops/fast_math.h"
 #include "ir/ops/gemm.h"
@@ -42,7 +43,37 @@ Tensor expand_batch(const Tensor& x, const Shape& batch) {
   return y;
 }
 
+// MatMul planned by plan_matmul_folding: operands and output are strided views (see matmul_fold.h).
+void matmul_folded(const OpCall& c, const FoldedMatMul& f, std::vector<Tensor>& out) {
+  const float* pa = c.input(0).data<float>();
+  const float* pb = c.input(1).data<float>();
+  const int r = static_cast<int>(f.a.shape.size());
+  const int64_t m = f.a.shape[r - 2], k = f.a.shape[r - 1], n = f.b.shape[r - 1];
+  Tensor y(DType::Float32, f.y_shape, Tensor::Uninitialized{});
+  float* py = y.data<float>();
+  const Shape batch(f.a.shape.begin(), f.a.shape.end() - 2);
+  parallel_for(shape_numel(batch), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t oa = f.a.offset, ob = f.b.offset, oy = f.y.offset, rem = i;
+      for (int d = r - 3; d >= 0; --d) {
+        const int64_t idx = rem % batch[d];
+        rem /= batch[d];
+        oa += idx * f.a.strides[d];
+        ob += idx * f.b.strides[d];
+        oy += idx * f.y.strides[d];
+      }
+      sgemm_packed(m, n, k, f.alpha, pa + oa, f.a.strides[r - 2], pb + ob, f.b.strides[r - 2], f.b.strides[r - 1], py + oy,
+                   f.y.strides[r - 2]);
+    }
+  });
+  out[0] = std::move(y);
+}
+
 void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
+  if (const auto* folded = static_cast<const FoldedMatMul*>(c.prepared)) {
+    matmul_folded(c, *folded, out);
+    return;
+  }
   require_f32(c, c.input(0), "A");
   require_f32(c, c.input(1), "B");
   if (c.input(0).rank() == 0 || c.input(1).rank() == 0) c.fail("inputs must have rank >= 1");
@@ -218,15 +249,16 @@ void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
   out[0] = std::move(y);
 }
 
-// In-place softmax over `rows` contiguous rows of length `len`.
-void softmax_rows(float* x, int64_t rows, int64_t len, bool log) {
+// Softmax over `rows` contiguous rows of length `len`, from `src` into `x` (which may be `src`).
+void softmax_rows(const float* src, float* x, int64_t rows, int64_t len, bool log) {
   parallel_for(rows, std::max<int64_t>(1, (1 << 13) / std::max<int64_t>(len, 1)), [&](int64_t r_begin, int64_t r_end) {
   for (int64_t r = r_begin; r < r_end; ++r) {
     float* p = x + r * len;
     if (!log) {
-      softmax_row_f32(p, len);
+      softmax_row_f32(src + r * len, p, len);
       continue;
     }
+    if (p != src + r * len) std::copy_n(src + r * len, len, p);
     float mx = -INFINITY;
     for (int64_t i = 0; i < len; ++i) mx = std::max(mx, p[i]);
     double s = 0;
@@ -243,15 +275,19 @@ void softmax_op(const OpCall& c, std::vector<Tensor>& out) {
   require_f32(c, x, "input");
   const int r = x.rank();
   const int axis = normalize_axis(c, c.node.attr_int("axis", c.opset < 13 ? 1 : -1), r);
-  out[0] = x;
-  if (x.numel() == 0) return;
+  if (x.numel() == 0) {
+    out[0] = x;
+    return;
+  }
   if (c.opset < 13 || axis == r - 1) {
     // Before opset 13 the input is coerced to 2-D at `axis`: the row is everything from axis on.
     int64_t len = 1;
     for (int a = axis; a < r; ++a) len *= x.shape()[a];
-    softmax_rows(out[0].data<float>(), x.numel() / len, len, Log);
+    out[0] = Tensor(DType::Float32, x.shape(), Tensor::Uninitialized{});
+    softmax_rows(x.data<float>(), out[0].data<float>(), x.numel() / len, len, Log);
     return;
   }
+  out[0] = x;
   // Softmax along an inner axis: gather each strided column into a row, normalize, scatter back.
   int64_t outer = 1, inner = 1;
   const int64_t dim = x.shape()[axis];
@@ -262,7 +298,7 @@ void softmax_op(const OpCall& c, std::vector<Tensor>& out) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
       for (int64_t k = 0; k < dim; ++k) row[k] = p[(o * dim + k) * inner + i];
-      softmax_rows(row.data(), 1, dim, Log);
+      softmax_rows(row.data(), row.data(), 1, dim, Log);
       for (int64_t k = 0; k < dim; ++k) p[(o * dim + k) * inner + i] = row[k];
     }
 }

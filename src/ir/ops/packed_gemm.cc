@@ -17,16 +17,35 @@ constexpr int64_t kDepth = 256;  // K block: a 32 KiB slice of a panel stays in 
 constexpr int64_t kRowBlock = 64;
 }  // namespace
 
+int64_t packed_size(int64_t k, int64_t n) { return (n + kPanel - 1) / kPanel * k * kPanel; }
+
+void pack_panels(const float* b, int64_t ldb, int64_t k, int64_t n, float* dst) {
+  pack_panels(b, ldb, 1, k, n, 1.0f, dst);
+}
+
+void pack_panels(const float* b, int64_t row_stride, int64_t col_stride, int64_t k, int64_t n, float alpha, float* dst) {
+  const int64_t panels = (n + kPanel - 1) / kPanel;
+  for (int64_t q = 0; q < panels; ++q) {
+    const int64_t cols = std::min(kPanel, n - q * kPanel);
+    for (int64_t r = 0; r < k; ++r) {
+      float* d = dst + (q * k + r) * kPanel;
+      const float* src = b + r * row_stride + q * kPanel * col_stride;
+      if (col_stride == 1 && alpha == 1.0f) {
+        std::memcpy(d, src, static_cast<size_t>(cols) * sizeof(float));
+      } else {
+        for (int64_t c = 0; c < cols; ++c) d[c] = alpha * src[c * col_stride];
+      }
+      if (cols < kPanel) std::fill(d + cols, d + kPanel, 0.0f);
+    }
+  }
+}
+
 PackedWeights pack_weights(const float* w, int64_t k, int64_t n) {
   PackedWeights p;
   p.k = k;
   p.n = n;
-  const int64_t panels = (n + kPanel - 1) / kPanel;
-  p.panels.assign(static_cast<size_t>(panels * k * kPanel), 0.0f);
-  for (int64_t q = 0; q < panels; ++q)
-    for (int64_t r = 0; r < k; ++r)
-      for (int64_t c = 0; c < kPanel && q * kPanel + c < n; ++c)
-        p.panels[static_cast<size_t>((q * k + r) * kPanel + c)] = w[r * n + q * kPanel + c];
+  p.panels.resize(static_cast<size_t>(packed_size(k, n)));
+  pack_panels(w, n, k, n, p.panels.data());
   return p;
 }
 
@@ -84,7 +103,12 @@ __mmask16 mask_for(int64_t cols) {
 }  // namespace
 
 void packed_gemm(const float* x, int64_t m, const PackedWeights& w, const float* bias, float* y) {
-  const int64_t k = w.k, n = w.n, panels = (n + kPanel - 1) / kPanel;
+  packed_gemm(x, w.k, m, w.panels.data(), w.k, w.n, bias, y, w.n);
+}
+
+void packed_gemm(const float* x, int64_t ldx, int64_t m, const float* packed, int64_t k, int64_t n, const float* bias,
+                 float* y, int64_t ldy) {
+  const int64_t panels = (n + kPanel - 1) / kPanel;
   // Tasks are (row block, group of panels): batch-1 ViT layers have only ~200 rows, so rows alone
   // would give too few, uneven tasks for the threads.
   constexpr int64_t kPanelsPerTask = 4;
@@ -100,11 +124,11 @@ void packed_gemm(const float* x, int64_t m, const PackedWeights& w, const float*
         for (int64_t q = q0; q < q1; ++q) {
           const int64_t cols = std::min(kPanel, n - q * kPanel);
           const __mmask16 m0 = mask_for(cols), m1 = mask_for(cols - 16);
-          const float* panel = w.panels.data() + q * k * kPanel;
+          const float* panel = packed + q * k * kPanel;
           const float* bq = bias ? bias + q * kPanel : nullptr;
           for (int64_t i = i0; i < i1; i += kRows) {
             const int64_t rows = std::min(kRows, i1 - i);
-            kTiles[rows](x + i * k, k, panel, k0, k1, y + i * n + q * kPanel, n, m0, m1, k0 == 0, bq);
+            kTiles[rows](x + i * ldx, ldx, panel, k0, k1, y + i * ldy + q * kPanel, ldy, m0, m1, k0 == 0, bq);
           }
         }
       }

@@ -172,6 +172,18 @@ void op_Transpose(const OpCall& c, std::vector<Tensor>& out) {
     seen[perm[i]] = 1;
     s[i] = x.shape()[perm[i]];
   }
+  // Moving only size-1 axes keeps the element order: a reshape.
+  int64_t last = -1;
+  bool keeps_order = true;
+  for (int i = 0; i < r; ++i) {
+    if (x.shape()[perm[i]] == 1) continue;
+    keeps_order = keeps_order && perm[i] > last;
+    last = perm[i];
+  }
+  if (keeps_order) {
+    out[0] = x.reshaped(s);
+    return;
+  }
   out[0] = Tensor(x.dtype(), s, Tensor::Uninitialized{});
   switch (dtype_size(x.dtype())) {
     case 1: transpose_typed<uint8_t>(x, out[0], perm); break;
