@@ -88,8 +88,8 @@ KernelBound ilayernorm_bound(const ref::ILayerNormParams& p, int32_t input_bound
   Tracker t;
   const int32_t channels = static_cast<int32_t>(p.gamma.size());
   const int32_t var_shift = ref::ilayernorm_var_shift(channels, p.input_bits);
-  const double d = 2.0 * input_bound;  // |x - mean| <= 2 max|x| (and < 2^b for centered b-bit codes)
-  const double d_bits = std::min(d, pow2(p.input_bits));
+  // |x - mean| <= 2 max|x|, and <= 2^b - 1 for centered b-bit codes (the row lies in a 2^b - 1 range)
+  const double d_bits = std::min(2.0 * input_bound, pow2(p.input_bits) - 1.0);
   t.see(static_cast<double>(channels) * input_bound, "ilayernorm: sum x");
   const double dt = std::round(std::ldexp(d_bits, -var_shift));
   t.see(static_cast<double>(channels) * dt * dt + p.var_eps, "ilayernorm: sum d_t^2 + eps");

@@ -22,12 +22,17 @@ struct ShiftExpParams {
 // Throws qvit::Error when i0 / n are out of range (n*I0 must fit int32).
 void validate(const ShiftExpParams& p);
 
-// Right shift s that keeps a sum of `terms` shift-exp values in int32: each E < 2^e with
-// e = min(31, bits(|I0|) + n), so terms of them sum below 2^(e + ceil_log2(terms)), and after >> s
-// below 2^31. s = 0 whenever no overflow is possible.
+// Right shift s applied to shift-exp values before they are summed and normalized
+// (softmax_common.h: F = floor((2^31-1) / sum(E >> s)), P = (E >> s) * F).
+// Two needs: the sum must fit int32, and F must keep precision (I-ViT normalizes the unshifted E, so
+// F = floor(2^31 / sum E) can be as small as ~20 on a uniform row of 197: a 4% error). With
+// e = min(31, bits(|I0|) + n) (every E < 2^e) and L = ceil_log2(terms), s = max(0, e - (31-L)/2)
+// leaves the largest E' = E >> s about (31-L)/2 bits and F at least about as many:
+// sum E' < 2^(L + (31-L)/2) <= 2^31, F >= 2^((31-L)/2 - 1). Exps below 2^s of the row's largest
+// one become 0 (the price of the int32 sum; counted if the output then rounds to 0).
 constexpr int32_t shift_exp_sum_shift(const ShiftExpParams& p, int32_t terms) {
   const int32_t e_bits = bit_length(-p.i0) + p.n;
-  const int32_t s = (e_bits < 31 ? e_bits : 31) + ceil_log2(terms) - 31;
+  const int32_t s = (e_bits < 31 ? e_bits : 31) - (31 - ceil_log2(terms)) / 2;
   return s > 0 ? s : 0;
 }
 

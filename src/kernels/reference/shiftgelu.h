@@ -6,7 +6,7 @@
 // (I-ViT's code takes m = the row max instead, which leaves -m > 0 when the row max is negative;
 // the per-element m keeps the shift-exp in its domain and makes the kernel elementwise.)
 // Then, as Shiftmax's normalization with two terms and sum shift
-//   s = max(0, min(31, bits(|I0|) + n) + 1 - 31):
+//   s = shift_exp_sum_shift(exp, 2) = max(0, min(31, bits(|I0|) + n) - 15):
 //   F = floor((2^31-1) / ((E1>>s) + (E2>>s))),  sig = ((E1>>s) * F) >> (31 - b + 1)   (scale 2^-(b-1))
 //   out = I * sig, int32, scale S * 2^-(b-1): the caller requantizes it.
 // Truncation events: saturation of y, the exponentials, or the final product.

@@ -4,10 +4,8 @@
 //   I <- I - max(I);  E_j = shift_exp(I_j)   (exp_approx.h: E ~ e^(I S) |I0| 2^n, E <= |I0| 2^n)
 //   then softmax_common.h: P = (E >> s) * floor((2^31-1) / sum(E >> s)), out = P >> (31 - b + 1).
 // I-ViT sums E in float and clamps the sum to 2^31 - 1; here the shift s is chosen from the row
-// length so the sum cannot overflow:
-//   s = shift_exp_sum_shift(exp, cols) = max(0, min(31, bits(|I0|) + n) + ceil_log2(cols) - 31)
-// (each E < 2^min(31, bits(|I0|)+n), cols of them), which for S = 1/16, n = 15 is 0 up to
-// 4096 columns. The shift costs precision only on rows that would otherwise overflow.
+// length so the sum cannot overflow AND F keeps as many bits as the largest E' (exp_approx.h):
+//   s = shift_exp_sum_shift(exp, cols) = max(0, min(31, bits(|I0|) + n) - (31 - ceil_log2(cols)) / 2)
 // Output: uniform b bits with scale 2^-(b-1) (unsigned, in [0, 2^(b-1) - 1]), or log2 codes.
 #include <cstdint>
 
