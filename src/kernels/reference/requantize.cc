@@ -1,0 +1,35 @@
+#include "kernels/reference/requantize.h"
+
+#include "util/error.h"
+
+namespace qvit::kernels::ref {
+namespace {
+
+// rq_step 0: one Requant for every element; 1: rq[c] for channel c.
+void run(const int32_t* in, int32_t* out, int32_t rows, int32_t channels, const Requant* rq, int32_t rq_step,
+         ClampRange range, TruncationStats* stats) {
+  QVIT_CHECK(rows >= 0 && channels >= 0 && range.lo <= range.hi, "requantize: bad sizes or clamp range");
+  int32_t events = 0;
+  for (int32_t r = 0; r < rows; ++r) {
+    for (int32_t c = 0; c < channels; ++c) {
+      const Checked32 y = requant(in[r * channels + c], rq[c * rq_step]);
+      out[r * channels + c] = clamp(y.value, range.lo, range.hi);
+      events += y.lost ? 1 : 0;
+    }
+  }
+  record_truncations(stats, events, rows * channels);
+}
+
+}  // namespace
+
+void requantize(const int32_t* in, int32_t* out, int32_t count, const Requant& rq, ClampRange range,
+                TruncationStats* stats) {
+  run(in, out, 1, count, &rq, 0, range, stats);
+}
+
+void requantize_per_channel(const int32_t* in, int32_t* out, int32_t rows, int32_t channels, const Requant* rq,
+                            ClampRange range, TruncationStats* stats) {
+  run(in, out, rows, channels, rq, 1, range, stats);
+}
+
+}  // namespace qvit::kernels::ref
