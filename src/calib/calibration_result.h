@@ -29,7 +29,8 @@ struct WeightQuant {
 
 struct ActivationQuant {
   std::string value;   // IR value name
-  std::string role;    // "input", "linear_input", "matmul_input", "softmax", "gelu", "layernorm", "residual_add"
+  std::string role;    // "input", "linear_input", "matmul_input", "softmax", "gelu", "layernorm", "residual_add",
+                       // "gelu_input", "layernorm_input"
   QuantParams params;
   float observed_min = 0, observed_max = 0;
 };

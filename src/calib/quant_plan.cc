@@ -10,6 +10,25 @@ namespace {
 bool is_weight_layer(const Graph& g, const Node& n) {
   return (n.op == "Linear" || n.op == "Conv") && n.inputs.size() > 1 && g.is_constant(n.inputs[1]);
 }
+
+// Is `value` a quantized tensor, or pure data movement (Slice/Concat/Reshape/Transpose/Pad…) of
+// quantized tensors only?
+bool moved_from_points(const Graph& g, int value, const std::set<int>& quantized) {
+  if (quantized.count(value)) return true;
+  const int p = g.value(value).producer;
+  if (p < 0) return false;
+  const Node& n = g.nodes[p];
+  static const std::set<std::string> movement = {"Reshape", "Transpose", "Slice", "Concat", "Gather",
+                                                 "Flatten", "Squeeze", "Unsqueeze", "Identity", "Pad"};
+  if (!movement.count(n.op)) return false;
+  bool any = false;
+  for (int in : n.inputs) {
+    if (in < 0 || g.is_constant(in)) continue;
+    if (!moved_from_points(g, in, quantized)) return false;
+    any = true;
+  }
+  return any;
+}
 }  // namespace
 
 QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
@@ -35,6 +54,12 @@ QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
     const std::string role = quant_role(g, n);
     if (role == "softmax" || role == "gelu" || role == "layernorm" || role == "residual_add")
       add(n.outputs[0], role, n, role == "softmax");
+  }
+  // Inputs of GELU and LayerNorm: the integer kernels need them on one grid. A LayerNorm input that
+  // is only data movement of quantized tensors (Swin's PatchMerging concat) is on a grid already.
+  for (const auto& n : g.nodes) {
+    if (n.op == "Gelu") add(n.inputs[0], "gelu_input", n, false);
+    if (n.op == "LayerNorm" && !moved_from_points(g, n.inputs[0], taken)) add(n.inputs[0], "layernorm_input", n, false);
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];

@@ -2,7 +2,9 @@
 // Which tensors of a float graph get quantized, and how (DESIGN.md, issue 3 item 2):
 //  - weights of every Linear / Conv (per output channel, symmetric);
 //  - inputs of every Linear / Conv and of both activation×activation MatMuls (QKᵀ, attn·V);
-//  - outputs of Softmax, Gelu, LayerNorm and residual Adds.
+//  - outputs of Softmax, Gelu, LayerNorm and residual Adds;
+//  - inputs of Gelu, and of LayerNorms whose input is not already (moved) quantized data — the
+//    integer-only kernels need one grid there (I-ViT quantizes every linear output).
 // A tensor read by several quantized ops is quantized once (as hardware would store it once);
 // the producer's role wins over a consumer's.
 #include <string>

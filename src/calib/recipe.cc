@@ -69,7 +69,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   const JsonFields f(source);
   const json j = f.parse(text);
   if (!j.is_object()) f.fail_file("a recipe must be a JSON object");
-  f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "layers"}, "");
+  f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "nonlinear", "layers"}, "");
   if (f.string(f.require(j, "format", ""), "format") != kRecipeFormat)
     f.fail("format", "unsupported recipe format " + j["format"].dump() + " (expected \"" + kRecipeFormat + "\")");
   Recipe r;
@@ -113,6 +113,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
     }
   }
   if (j.contains("samples")) r.samples = static_cast<int>(f.integer(j["samples"], "samples", 1, 100000));
+  if (j.contains("nonlinear")) r.nonlinear = f.choice(j["nonlinear"], "nonlinear", {"shift", "poly", "int32safe"});
   if (j.contains("layers")) {
     if (!j["layers"].is_array()) f.fail("layers", "expected an array of {pattern, weight_bits?, activation_bits?}");
     for (size_t i = 0; i < j["layers"].size(); ++i) {
@@ -144,6 +145,7 @@ std::string recipe_to_json(const Recipe& r) {
   j["post_layernorm"] = {{"mode", post_layernorm_name(r.post_layernorm)}};
   if (r.post_layernorm == PostLayerNormMode::ClippedReparam) j["post_layernorm"]["clip_k"] = r.clip_k;
   j["samples"] = r.samples;
+  j["nonlinear"] = r.nonlinear;
   json layers = json::array();
   for (const auto& o : r.layers) {
     json l = {{"pattern", o.pattern}};

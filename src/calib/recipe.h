@@ -38,6 +38,8 @@ struct Recipe {
   PostLayerNormMode post_layernorm = PostLayerNormMode::LayerWise;
   double clip_k = 3.0;  // CRL: channel scales/zero points clipped to mean ± k·std
   int samples = 32;
+  // Integer-only Softmax/GELU kernels: "shift" (I-ViT), "poly" (I-BERT), "int32safe" (MLSys'23).
+  std::string nonlinear = "int32safe";
   std::vector<LayerBitsOverride> layers;
 
   int weight_bits_for(const std::string& node) const;

@@ -9,6 +9,7 @@
 #include "eval/classification.h"
 #include "eval/config_lookup.h"
 #include "eval/fake_quant_eval.h"
+#include "eval/int_eval.h"
 #include "runtime/float_model.h"
 
 #include "util/atomic_file.h"
@@ -18,9 +19,10 @@ namespace qvit::cli {
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "top-1/top-5 accuracy of a model on a labelled image set");
   struct Opts {
-    std::string model, data, config, json, split, calib;
+    std::string model, data, config, json, split, calib, nonlinear;
     int64_t limit = -1, batch = 32;
-    bool skip_bad = false, quiet = false;
+    int m_star = 16;
+    bool skip_bad = false, quiet = false, integer = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model")->required();
@@ -32,6 +34,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "batch size")->check(CLI::Range(1, 4096));
   cmd->add_option("--json", o->json, "write the result as JSON to FILE ('-' for stdout)");
   cmd->add_option("--calib", o->calib, "evaluate the fake-quant simulation of this calibration (.calib.json)");
+  cmd->add_flag("--int", o->integer, "with --calib: lower to the integer-only model and evaluate it on the int32 runtime");
+  cmd->add_option("--nonlinear", o->nonlinear, "with --int: Softmax/GELU kernels: shift (I-ViT), poly (I-BERT), int32safe "
+                                                "(MLSys'23; default: the recipe's)")
+      ->check(CLI::IsMember({"shift", "poly", "int32safe"}));
+  cmd->add_option("--m-star", o->m_star, "with --int: int32-safe softmax left shift M* when the calibration has none")
+      ->check(CLI::Range(1, 30));
   cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
@@ -48,6 +56,7 @@ void add_eval_command(CLI::App& app) {
     lopt.skip_bad = o->skip_bad;
     data::BatchLoader loader(*dataset, lopt);
     const bool progress = !o->quiet && o->json != "-";
+    if (o->integer && o->calib.empty()) throw Error("--int needs --calib");
     nlohmann::json j;
     ClassificationResult r;
     if (o->calib.empty()) {
@@ -55,6 +64,23 @@ void add_eval_command(CLI::App& app) {
       r = evaluate_classifier([&](const Tensor& images) { return model.run(images); }, loader, progress);
       j = r.to_json();
       j["mode"] = "float";
+    } else if (o->integer) {
+      const CalibrationResult calib = load_calibration_result(o->calib);
+      LoweringOptions lopt;
+      lopt.family = nonlinear_family_from_name(o->nonlinear.empty() ? calib.recipe.nonlinear : o->nonlinear);
+      lopt.softmax_m_star = o->m_star;
+      const IntEvaluation ev = evaluate_integer(o->model, calib, loader, o->batch, lopt, progress);
+      r = ev.integer;
+      j = ev.to_json();
+      j["mode"] = "integer";
+      j["calib"] = o->calib;
+      j["recipe"] = calib.recipe.name;
+      spdlog::info("integer-only ({}): top-1 {:.2f}% (fake-quant {:.2f}%, float {:.2f}%); agreement with fake-quant {:.2f}%, "
+                   "with float {:.2f}%",
+                   nonlinear_family_name(lopt.family), r.top1(), ev.fake_quant_top1, ev.float_top1,
+                   ev.agreement_fake_quant, ev.agreement_float);
+      for (const auto& k : ev.per_kernel)
+        if (k.events) spdlog::info("  truncations in {}: {} of {} ({:.4f}%)", k.op, k.events, k.elements, 100.0 * k.ratio());
     } else {
       const CalibrationResult calib = load_calibration_result(o->calib);
       const FakeQuantEvaluation ev = evaluate_fake_quant(o->model, calib, loader, o->batch, progress);

@@ -40,11 +40,11 @@ bool is_pure_reshape(const Graph& g, const Node& node) {
 
 }  // namespace
 
-Executor::Executor(const Graph& g) : graph_(g) {
+Executor::Executor(const Graph& g, OpLookup lookup) : graph_(g) {
   keep_large_buffers_in_heap();
   kernels_.reserve(g.nodes.size());
   for (const Node& node : g.nodes) {
-    OpFn fn = find_op(node.op);
+    OpFn fn = lookup(node.op);
     if (!fn) throw Error(g.source + ": " + node.describe() + ": unsupported op type '" + node.op + "'");
     kernels_.push_back(fn);
   }
@@ -120,15 +120,16 @@ void check_inputs(const Graph& g, const std::vector<Tensor>& inputs) {
   }
 }
 
-std::vector<Tensor> Executor::run(std::vector<Tensor> inputs, ValueObserver* observer) const {
-  return execute(std::move(inputs), observer, false);
+std::vector<Tensor> Executor::run(std::vector<Tensor> inputs, ValueObserver* observer, void* context) const {
+  return execute(std::move(inputs), observer, false, context);
 }
 
 std::vector<Tensor> Executor::run_all(std::vector<Tensor> inputs, ValueObserver* observer) const {
-  return execute(std::move(inputs), observer, true);
+  return execute(std::move(inputs), observer, true, nullptr);
 }
 
-std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all) const {
+std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all,
+                                      void* context) const {
   const Graph& g = graph_;
   check_inputs(g, inputs);
   std::vector<Tensor> env(g.values.size());
@@ -146,7 +147,7 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
     const Node& node = g.nodes[n];
     const std::vector<int>& inputs = plan.inputs[n];
     const std::vector<int>& outputs = plan.outputs[n];
-    OpCall call{node, {}, g.opset, plan.prepared[n].get()};
+    OpCall call{node, {}, g.opset, plan.prepared[n].get(), context};
     call.in.reserve(inputs.size());
     for (int in : inputs) {
       if (in >= 0 && !ptr[in]) throw InternalError(node.describe() + ": input '" + g.value(in).name + "' not computed");

@@ -22,10 +22,13 @@ class ValueObserver {
 
 class Executor {
  public:
-  explicit Executor(const Graph& g);
+  // `lookup` maps op types to kernels: the float op set by default; the integer runtime passes its
+  // own (which falls back to the float set's data-movement ops).
+  explicit Executor(const Graph& g, OpLookup lookup = find_op);
 
   // Runs the graph on `inputs` (one per graph input, in order); returns the graph outputs.
-  std::vector<Tensor> run(std::vector<Tensor> inputs, ValueObserver* observer = nullptr) const;
+  // `context` reaches every kernel as OpCall::context.
+  std::vector<Tensor> run(std::vector<Tensor> inputs, ValueObserver* observer = nullptr, void* context = nullptr) const;
   // Same, but returns every value (constants included), indexed by value id. Used by the importer
   // to fold shape subgraphs and by tests and tools that inspect intermediates.
   std::vector<Tensor> run_all(std::vector<Tensor> inputs, ValueObserver* observer = nullptr) const;
@@ -33,7 +36,7 @@ class Executor {
   const Graph& graph() const { return graph_; }
 
  private:
-  std::vector<Tensor> execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all) const;
+  std::vector<Tensor> execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all, void* context) const;
 
   // Which node reads and writes what, and the buffer reuse that follows from it. Two exist: the
   // graph as it is, and (observer-free inference with the packed GEMM) attention's data movement

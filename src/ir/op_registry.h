@@ -15,6 +15,9 @@ struct OpCall {
   int64_t opset;
   // Data the executor prepared once for this node (e.g. packed weights for Linear), or null.
   const void* prepared = nullptr;
+  // Per-run state the caller passed to Executor::run (e.g. the integer runtime's truncation
+  // counters), or null.
+  void* context = nullptr;
 
   const Tensor& input(size_t i) const;              // required input; clear error if absent
   const Tensor* optional_input(size_t i) const { return i < in.size() ? in[i] : nullptr; }
@@ -22,6 +25,8 @@ struct OpCall {
 };
 
 using OpFn = void (*)(const OpCall& call, std::vector<Tensor>& out);
+// Op type → kernel (nullptr when unsupported); find_op below is the float op set's.
+using OpLookup = OpFn (*)(const std::string& op_type);
 
 // nullptr when the op type is not supported.
 OpFn find_op(const std::string& op_type);

@@ -4,8 +4,7 @@
 #include <cstring>
 #include <map>
 
-#include "calib/reparam.h"
-#include "onnx/onnx_import.h"
+#include "runtime/reparameterized_graph.h"
 #include "runtime/batch_padding.h"
 
 namespace qvit {
@@ -79,12 +78,7 @@ struct FakeQuantModel::Impl {
 FakeQuantModel::FakeQuantModel(const std::string& model_path, const CalibrationResult& calib, int64_t batch_size,
                                bool allow_other_model)
     : impl_(std::make_unique<Impl>()), batch_(batch_size) {
-  if (!allow_other_model && !calib.model_sha256.empty() && file_sha256(model_path) != calib.model_sha256)
-    throw Error(model_path + ": this calibration was made for another model file (" + calib.model + ", sha256 differs)");
-  ImportOptions opt;
-  opt.batch = batch_size;
-  Graph g = import_onnx(model_path, opt);
-  for (const auto& r : calib.reparams) apply_reparam(g, r);
+  Graph g = load_reparameterized(model_path, calib, batch_size, allow_other_model);
   impl_->float_graph = g;
   // Weights → their quantized values.
   for (const auto& w : calib.weights) {

@@ -1,0 +1,84 @@
+#include "eval/int_eval.h"
+
+#include <cmath>
+#include <map>
+
+#include "runtime/fake_quant_model.h"
+#include "runtime/int_model.h"
+
+namespace qvit {
+
+namespace {
+double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+}  // namespace
+
+nlohmann::json IntEvaluation::to_json() const {
+  nlohmann::json j = integer.to_json();
+  j["nonlinear"] = nonlinear_family_name(family);
+  j["agreement_fake_quant"] = round3(agreement_fake_quant);
+  j["agreement_float"] = round3(agreement_float);
+  j["fake_quant_top1"] = round3(fake_quant_top1);
+  j["float_top1"] = round3(float_top1);
+  auto list = [](const std::vector<Truncations>& ts) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& t : ts)
+      a.push_back({{"name", t.name}, {"op", t.op}, {"truncations", t.events}, {"elements", t.elements},
+                   {"truncation_ratio", t.ratio()}});
+    return a;
+  };
+  j["truncation_per_kernel"] = list(per_kernel);
+  j["truncation_per_layer"] = list(per_layer);
+  nlohmann::json b = nlohmann::json::array();
+  for (const auto& r : bounds)
+    b.push_back({{"node", r.node}, {"kernel", r.kernel}, {"stage", r.stage}, {"worst_abs", r.worst_abs}, {"fits_int32", r.fits}});
+  j["int32_range_proof"] = b;
+  return j;
+}
+
+IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationResult& calib, data::BatchLoader& loader,
+                               int64_t batch_size, const LoweringOptions& options, bool progress) {
+  IntModel model(model_path, calib, batch_size, options);
+  FakeQuantModel fake(model_path, calib, batch_size);
+  IntEvaluation ev;
+  ev.family = options.family;
+  ev.bounds = model.lowered().bounds;
+  IntRunStats stats;
+  std::vector<int64_t> fq_pred, float_pred;
+  ev.integer = evaluate_classifier(
+      [&](const Tensor& images) {
+        FakeQuantModel::Output ref = fake.run(images);
+        for (int64_t p : argmax_rows(ref.quantized_logits)) fq_pred.push_back(p);
+        for (int64_t p : argmax_rows(ref.float_logits)) float_pred.push_back(p);
+        return model.run(images, &stats);
+      },
+      loader, progress);
+  const auto& pred = ev.integer.predictions;
+  int64_t agree_fq = 0, agree_float = 0, fq_correct = 0, float_correct = 0;
+  for (size_t i = 0; i < pred.size(); ++i) {
+    agree_fq += pred[i] == fq_pred[i];
+    agree_float += pred[i] == float_pred[i];
+    fq_correct += fq_pred[i] == ev.integer.labels[i];
+    float_correct += float_pred[i] == ev.integer.labels[i];
+  }
+  const double n = static_cast<double>(std::max<int64_t>(ev.integer.samples, 1));
+  ev.agreement_fake_quant = 100.0 * agree_fq / n;
+  ev.agreement_float = 100.0 * agree_float / n;
+  ev.fake_quant_top1 = 100.0 * fq_correct / n;
+  ev.float_top1 = 100.0 * float_correct / n;
+  std::map<std::string, std::string> op_of;
+  for (const Node& node : model.lowered().graph.nodes) op_of[node.name] = node.op;
+  std::map<std::string, IntEvaluation::Truncations> kernels;
+  for (const auto& [name, t] : stats.per_node) {
+    const std::string op = op_of.count(name) ? op_of[name] : "?";
+    ev.per_layer.push_back({name, op, t.events, t.elements});
+    auto& k = kernels[op];
+    k.name = op;
+    k.op = op;
+    k.events += t.events;
+    k.elements += t.elements;
+  }
+  for (auto& [op, t] : kernels) ev.per_kernel.push_back(t);
+  return ev;
+}
+
+}  // namespace qvit

@@ -1,0 +1,373 @@
+// Kernels of the IntGraph op set (int_ops.h): unpack attributes and Int32 operands, call the
+// reference kernels (kernels/reference), count truncations per node. The one optimized kernel is
+// the matmul: when the operands' actual magnitudes prove the int32 accumulator cannot overflow,
+// a plain (vectorizable, threaded) int32 loop gives exactly the reference's result.
+#include "intgraph/int_ops.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <unordered_map>
+
+#include "kernels/reference/add.h"
+#include "kernels/reference/ibert.h"
+#include "kernels/reference/ilayernorm.h"
+#include "kernels/reference/int32safe_softmax.h"
+#include "kernels/reference/log2_attention.h"
+#include "kernels/reference/matmul.h"
+#include "kernels/reference/requantize.h"
+#include "kernels/reference/shiftgelu.h"
+#include "kernels/reference/shiftmax.h"
+#include "util/thread_pool.h"
+
+namespace qvit {
+
+namespace {
+
+using kernels::Requant;
+using kernels::TruncationStats;
+namespace ref = kernels::ref;
+
+const int32_t* i32(const OpCall& c, size_t i) {
+  const Tensor& t = c.input(i);
+  if (t.dtype() != DType::Int32) c.fail("input " + std::to_string(i) + " must be int32, got " + dtype_name(t.dtype()));
+  return t.data<int32_t>();
+}
+
+int32_t attr32(const OpCall& c, const char* key) {
+  const int64_t v = c.node.attr_int(key);
+  if (v < INT32_MIN || v > INT32_MAX) c.fail(std::string("attribute ") + key + " out of int32 range");
+  return static_cast<int32_t>(v);
+}
+
+int32_t checked_count(const OpCall& c, int64_t n) {
+  if (n > INT32_MAX) c.fail("tensor too large for the int32 reference kernels");
+  return static_cast<int32_t>(n);
+}
+
+TruncationStats* stats_for(const OpCall& c) {
+  auto* s = static_cast<IntRunStats*>(c.context);
+  return s ? &s->per_node[c.node.name] : nullptr;
+}
+
+std::vector<Requant> requants(const OpCall& c, size_t i, int64_t expect) {
+  const Tensor& t = c.input(i);
+  if (t.dtype() != DType::Int32 || t.rank() != 2 || t.shape()[1] != 3 || (expect > 0 && t.shape()[0] != expect))
+    c.fail("requantizer input " + std::to_string(i) + " must be int32 [" + (expect > 0 ? std::to_string(expect) : "C") +
+           ",3], got " + shape_str(t.shape()));
+  std::vector<Requant> rq(static_cast<size_t>(t.shape()[0]));
+  for (size_t k = 0; k < rq.size(); ++k) {
+    const int32_t* p = t.data<int32_t>() + 3 * k;
+    if (p[0] < 0 || p[0] > 31 || p[2] < 0 || p[2] > 62) c.fail("requantizer shift out of range");
+    rq[k] = {p[0], p[1], p[2]};
+  }
+  return rq;
+}
+
+ref::ClampRange clamp_range(const OpCall& c) { return {attr32(c, "lo"), attr32(c, "hi")}; }
+
+int32_t max_abs(const int32_t* p, int64_t n) {
+  uint32_t m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, kernels::magnitude(p[i]));
+  return static_cast<int32_t>(std::min<uint32_t>(m, static_cast<uint32_t>(INT32_MAX)));
+}
+
+// C[m,n] = bias + A[m,k]·B[k,n] in plain int32: the caller has proven no partial sum overflows.
+void matmul_fast(const int32_t* a, const int32_t* b, const int32_t* bias, int32_t* c, int64_t m, int64_t k, int64_t n) {
+  parallel_for(m, std::max<int64_t>(1, 4096 / std::max<int64_t>(k * n / 64, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      int32_t* ci = c + i * n;
+      for (int64_t j = 0; j < n; ++j) ci[j] = bias ? bias[j] : 0;
+      for (int64_t t = 0; t < k; ++t) {
+        const int32_t av = a[i * k + t];
+        if (av == 0) continue;
+        const int32_t* bt = b + t * n;
+        for (int64_t j = 0; j < n; ++j) ci[j] += av * bt[j];
+      }
+    }
+  });
+}
+
+void run_matmul(const OpCall& c, const int32_t* a, const int32_t* b, const int32_t* bias, int32_t* y, int64_t m,
+                int64_t k, int64_t n, int32_t a_max, int32_t b_max, int32_t bias_max) {
+  // Every partial sum is at most |bias| + k·max|a|·max|b|.
+  const double worst = double(bias_max) + double(k) * double(a_max) * double(b_max);
+  if (worst <= double(INT32_MAX)) {
+    matmul_fast(a, b, bias, y, m, k, n);
+    if (auto* s = stats_for(c)) s->add(0, checked_count(c, m * n));
+  } else {
+    ref::matmul(a, b, bias, y, checked_count(c, m), checked_count(c, k), checked_count(c, n), stats_for(c));
+  }
+}
+
+void op_QMatMul(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  if (a.rank() < 2 || b.rank() < 2) c.fail("operands must have rank >= 2");
+  const int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
+  if (b.dim(-2) != k) c.fail("inner dimensions differ: " + shape_str(a.shape()) + " x " + shape_str(b.shape()));
+  const int64_t count = a.numel() / std::max<int64_t>(m * k, 1);
+  const bool b_shared = b.rank() == 2;
+  if (!b_shared && b.numel() / std::max<int64_t>(k * n, 1) != count) c.fail("batch shapes differ");
+  const Tensor* bias = c.optional_input(2);
+  if (bias && bias->numel() != n) c.fail("bias must have N elements");
+  Shape os = a.shape();
+  os.back() = n;
+  out[0] = Tensor(DType::Int32, os, Tensor::Uninitialized{});
+  const int32_t* pa = i32(c, 0);
+  const int32_t* pb = i32(c, 1);
+  const int32_t* pbias = bias ? i32(c, 2) : nullptr;
+  const int32_t a_max = max_abs(pa, a.numel()), b_max = max_abs(pb, b.numel());
+  const int32_t bias_max = pbias ? max_abs(pbias, n) : 0;
+  if (b_shared) {
+    run_matmul(c, pa, pb, pbias, out[0].data<int32_t>(), count * m, k, n, a_max, b_max, bias_max);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i)
+    run_matmul(c, pa + i * m * k, pb + i * k * n, pbias, out[0].data<int32_t>() + i * m * n, m, k, n, a_max, b_max,
+               bias_max);
+}
+
+void op_QConv(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const Tensor& w = c.input(1);
+  if (x.rank() != 4 || w.rank() != 4) c.fail("only 2-D convolutions are supported");
+  if (c.node.attr_int("group", 1) != 1) c.fail("grouped convolution is not supported");
+  const auto strides = c.node.attr_ints("strides", {1, 1}), pads = c.node.attr_ints("pads", {0, 0, 0, 0}),
+             dil = c.node.attr_ints("dilations", {1, 1});
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t M = w.shape()[0], KH = w.shape()[2], KW = w.shape()[3];
+  if (w.shape()[1] != C) c.fail("weight channels do not match the input");
+  const int64_t OH = (H + pads[0] + pads[2] - (dil[0] * (KH - 1) + 1)) / strides[0] + 1;
+  const int64_t OW = (W + pads[1] + pads[3] - (dil[1] * (KW - 1) + 1)) / strides[1] + 1;
+  if (OH <= 0 || OW <= 0) c.fail("kernel larger than padded input");
+  const int64_t P = OH * OW, kdim = C * KH * KW;
+  out[0] = Tensor(DType::Int32, {N, M, OH, OW}, Tensor::Uninitialized{});
+  const int32_t* px = i32(c, 0);
+  const int32_t* pw = i32(c, 1);
+  const Tensor* bias = c.optional_input(2);
+  // Rows of patches (im2row) so that y[P, M] = patches[P, kdim] · Wᵀ, then transposed to NCHW.
+  std::vector<int32_t> patches(static_cast<size_t>(P * kdim)), wt(static_cast<size_t>(kdim * M)),
+      y(static_cast<size_t>(P * M));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t r = 0; r < kdim; ++r) wt[r * M + m] = pw[m * kdim + r];
+  const int32_t w_max = max_abs(pw, w.numel()), bias_max = bias ? max_abs(i32(c, 2), M) : 0;
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow)
+        for (int64_t ci = 0; ci < C; ++ci)
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              const int64_t ih = oh * strides[0] - pads[0] + kh * dil[0], iw = ow * strides[1] - pads[1] + kw * dil[1];
+              patches[(oh * OW + ow) * kdim + (ci * KH + kh) * KW + kw] =
+                  (ih >= 0 && ih < H && iw >= 0 && iw < W) ? px[((n * C + ci) * H + ih) * W + iw] : 0;
+            }
+    run_matmul(c, patches.data(), wt.data(), bias ? i32(c, 2) : nullptr, y.data(), P, kdim, M,
+               max_abs(patches.data(), P * kdim), w_max, bias_max);
+    int32_t* py = out[0].data<int32_t>() + n * M * P;
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t m = 0; m < M; ++m) py[m * P + p] = y[p * M + m];
+  }
+}
+
+void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const int32_t* px = i32(c, 0);
+  const std::vector<Requant> rq = requants(c, 1, 0);
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  int32_t* py = out[0].data<int32_t>();
+  const ref::ClampRange range = clamp_range(c);
+  if (rq.size() == 1) {
+    ref::requantize(px, py, checked_count(c, x.numel()), rq[0], range, stats_for(c));
+    return;
+  }
+  const int axis = normalize_axis(c, c.node.attr_int("axis", -1), x.rank());
+  const int64_t channels = x.shape()[axis];
+  if (channels != static_cast<int64_t>(rq.size())) c.fail("per-channel requantizer does not match the channel axis");
+  int64_t inner = 1;
+  for (int a = axis + 1; a < x.rank(); ++a) inner *= x.shape()[a];
+  if (inner == 1) {
+    ref::requantize_per_channel(px, py, checked_count(c, x.numel() / channels), checked_count(c, channels), rq.data(),
+                                range, stats_for(c));
+    return;
+  }
+  // Channel axis not last (NCHW): one per-tensor call per contiguous run of a channel.
+  const int64_t outer = x.numel() / (channels * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      const int64_t off = (o * channels + ch) * inner;
+      ref::requantize(px + off, py + off, checked_count(c, inner), rq[ch], range, stats_for(c));
+    }
+}
+
+void op_QAdd(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  if (b.numel() == 0 || a.numel() % b.numel() != 0) c.fail("second operand must repeat over the first");
+  const std::vector<Requant> rq = requants(c, 2, 2);
+  ref::AddParams p{rq[0], rq[1], attr32(c, "shift"), clamp_range(c)};
+  out[0] = Tensor(DType::Int32, a.shape(), Tensor::Uninitialized{});
+  ref::add(i32(c, 0), checked_count(c, a.numel()), i32(c, 1), checked_count(c, b.numel()), out[0].data<int32_t>(), p,
+           stats_for(c));
+}
+
+// Row-wise ops over the last axis.
+template <class F>
+void rows_op(const OpCall& c, std::vector<Tensor>& out, F kernel) {
+  const Tensor& x = c.input(0);
+  if (x.rank() < 1) c.fail("input must have rank >= 1");
+  const int64_t cols = x.dim(-1);
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  kernel(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel() / std::max<int64_t>(cols, 1)),
+         checked_count(c, cols), stats_for(c));
+}
+
+ref::IExpParams iexp_params(const OpCall& c) {
+  return {attr32(c, "ln2"), attr32(c, "b"), attr32(c, "c"), attr32(c, "z_max")};
+}
+
+void op_QShiftmax(const OpCall& c, std::vector<Tensor>& out) {
+  ref::ShiftmaxParams p{{attr32(c, "i0"), attr32(c, "n")}, {ref::ProbFormat::kUniform, attr32(c, "out_bits")}};
+  rows_op(c, out, [&](const int32_t* x, int32_t* y, int32_t rows, int32_t cols, TruncationStats* s) {
+    ref::shiftmax(x, y, rows, cols, p, s);
+  });
+}
+
+void op_QIBertSoftmax(const OpCall& c, std::vector<Tensor>& out) {
+  ref::IBertSoftmaxParams p{iexp_params(c), {ref::ProbFormat::kUniform, attr32(c, "out_bits")}};
+  rows_op(c, out, [&](const int32_t* x, int32_t* y, int32_t rows, int32_t cols, TruncationStats* s) {
+    ref::ibert_softmax(x, y, rows, cols, p, s);
+  });
+}
+
+void op_QInt32SafeSoftmax(const OpCall& c, std::vector<Tensor>& out) {
+  ref::Int32SafeSoftmaxParams p{iexp_params(c), attr32(c, "m_star")};
+  rows_op(c, out, [&](const int32_t* x, int32_t* y, int32_t rows, int32_t cols, TruncationStats* s) {
+    ref::int32safe_softmax(x, y, rows, cols, p, s);
+  });
+}
+
+void op_QShiftGelu(const OpCall& c, std::vector<Tensor>& out) {
+  ref::ShiftGeluParams p{{attr32(c, "i0"), attr32(c, "n")}, attr32(c, "sigmoid_bits")};
+  const Tensor& x = c.input(0);
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  ref::shiftgelu(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), p, stats_for(c));
+}
+
+void op_QIBertGelu(const OpCall& c, std::vector<Tensor>& out) {
+  ref::IBertGeluParams p{{attr32(c, "clip"), attr32(c, "one"), attr32(c, "shift")}, attr32(c, "one_shifted")};
+  const Tensor& x = c.input(0);
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  ref::ibert_gelu(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), p, stats_for(c));
+}
+
+void op_QLayerNorm(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const int64_t channels = x.dim(-1);
+  ref::ILayerNormParams p;
+  p.input_bits = attr32(c, "input_bits");
+  p.shift_m = attr32(c, "shift_m");
+  p.var_eps = attr32(c, "var_eps");
+  p.range = clamp_range(c);
+  if (c.input(1).numel() != channels || c.input(2).numel() != channels) c.fail("gamma/beta must have C elements");
+  p.gamma.assign(i32(c, 1), i32(c, 1) + channels);
+  p.beta.assign(i32(c, 2), i32(c, 2) + channels);
+  p.rq = requants(c, 3, channels);
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  ref::ilayernorm(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel() / channels), p, stats_for(c));
+}
+
+void op_QLog2Codes(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const std::vector<Requant> rq = requants(c, 1, 1);
+  const int32_t n = checked_count(c, x.numel());
+  std::vector<int32_t> scaled(static_cast<size_t>(n));
+  ref::requantize(i32(c, 0), scaled.data(), n, rq[0], {0, INT32_MAX}, stats_for(c));
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  ref::probs_to_log2_codes(scaled.data(), out[0].data<int32_t>(), n, attr32(c, "frac_bits"), attr32(c, "code_bits"));
+}
+
+void op_QLog2MatMul(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& a = c.input(0);
+  const Tensor& v = c.input(1);
+  if (a.rank() < 2 || v.rank() != a.rank()) c.fail("operands must have equal rank >= 2");
+  const int64_t m = a.dim(-2), k = a.dim(-1), n = v.dim(-1);
+  if (v.dim(-2) != k) c.fail("inner dimensions differ");
+  const int64_t count = a.numel() / std::max<int64_t>(m * k, 1);
+  if (v.numel() / std::max<int64_t>(k * n, 1) != count) c.fail("batch shapes differ");
+  ref::Log2MatmulParams p{attr32(c, "frac_bits"), attr32(c, "sqrt2"), attr32(c, "code_bits")};
+  Shape os = a.shape();
+  os.back() = n;
+  out[0] = Tensor(DType::Int32, os, Tensor::Uninitialized{});
+  const int32_t* pa = i32(c, 0);
+  const int32_t* pv = i32(c, 1);
+  for (int64_t i = 0; i < count; ++i)
+    ref::log2_matmul(pa + i * m * k, pv + i * k * n, out[0].data<int32_t>() + i * m * n, checked_count(c, m),
+                     checked_count(c, k), checked_count(c, n), p, stats_for(c));
+}
+
+// Rounded integer mean over `axes` (ReduceMean semantics; GlobalAveragePool lowers to it).
+void op_QMean(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const int r = x.rank();
+  std::vector<char> reduce(r, 0);
+  for (int64_t a : c.node.attr_ints("axes")) reduce[normalize_axis(c, a, r)] = 1;
+  Shape os, kept;
+  int64_t count = 1;
+  for (int a = 0; a < r; ++a) {
+    if (reduce[a]) {
+      count *= x.shape()[a];
+      if (c.node.attr_int("keepdims", 1)) os.push_back(1);
+    } else {
+      os.push_back(x.shape()[a]);
+    }
+  }
+  if (count == 0 || count > INT32_MAX) c.fail("bad reduction size");
+  out[0] = Tensor(DType::Int32, os);
+  // int32 sums (saturating; a saturated sum counts as a truncation), then one rounded division.
+  std::vector<int32_t> sum(static_cast<size_t>(out[0].numel()), 0);
+  std::vector<char> lost(sum.size(), 0);
+  const int32_t* px = i32(c, 0);
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t rem = i, o = 0;
+    for (int a = r - 1; a >= 0; --a) {
+      idx[a] = rem % x.shape()[a];
+      rem /= x.shape()[a];
+    }
+    for (int a = 0; a < r; ++a)
+      if (!reduce[a]) o = o * x.shape()[a] + idx[a];
+    const kernels::Checked32 t = kernels::sat_add(sum[o], px[i]);
+    sum[o] = t.value;
+    lost[o] = lost[o] || t.lost;
+  }
+  int32_t events = 0;
+  for (int64_t o = 0; o < out[0].numel(); ++o) {
+    events += lost[o] ? 1 : 0;
+    out[0].data<int32_t>()[o] = kernels::div_round(sum[o], static_cast<int32_t>(count)).value;
+  }
+  if (auto* s = stats_for(c)) s->add(events, checked_count(c, out[0].numel()));
+}
+
+const std::unordered_map<std::string, OpFn>& int_ops() {
+  static const std::unordered_map<std::string, OpFn> ops = {
+      {"QMatMul", op_QMatMul},         {"QConv", op_QConv},
+      {"QRequantize", op_QRequantize}, {"QAdd", op_QAdd},
+      {"QShiftmax", op_QShiftmax},     {"QIBertSoftmax", op_QIBertSoftmax},
+      {"QInt32SafeSoftmax", op_QInt32SafeSoftmax},
+      {"QShiftGelu", op_QShiftGelu},   {"QIBertGelu", op_QIBertGelu},
+      {"QLayerNorm", op_QLayerNorm},   {"QLog2Codes", op_QLog2Codes},
+      {"QLog2MatMul", op_QLog2MatMul}, {"QMean", op_QMean},
+  };
+  return ops;
+}
+
+}  // namespace
+
+bool is_int_compute_op(const std::string& op_type) { return int_ops().count(op_type) != 0; }
+
+OpFn find_int_op(const std::string& op_type) {
+  auto it = int_ops().find(op_type);
+  return it != int_ops().end() ? it->second : find_op(op_type);
+}
+
+}  // namespace qvit

@@ -1,0 +1,55 @@
+#pragma once
+// Lowering: calibrated float IR → IntGraph (int_ops.h), every parameter an integer computed here.
+//
+// Each integer value carries, at lowering time only, what real number one unit means: one scale
+// (per tensor) or one per channel (accumulators of per-channel-quantized weights, along a tracked
+// axis), and its worst-case magnitude. Linear/Conv give per-channel int32 accumulators; data
+// movement carries them; at the calibration's quantization points (and wherever an op needs one
+// scale) a dyadic QRequantize puts them on an activation grid — hoisted back over data movement and
+// scalar Mul/Div so that the rounding happens exactly where fake-quant rounds. Softmax, GELU and
+// LayerNorm become the integer kernels of the selected family; a worst-case bound is computed for
+// every kernel (the int32 range proof) and recorded, and the int32-safe family refuses a layer whose
+// bound exceeds int32.
+//
+// Boundaries (the only places a real number is touched, outside the graph): the input image is
+// quantized to the input point's codes, the outputs are int32 with a real scale per channel.
+#include <string>
+#include <vector>
+
+#include "calib/calibration_result.h"
+#include "ir/graph.h"
+
+namespace qvit {
+
+enum class NonlinearFamily { Shift, Poly, Int32Safe };
+const char* nonlinear_family_name(NonlinearFamily f);
+NonlinearFamily nonlinear_family_from_name(const std::string& name);  // shift | poly | int32safe
+
+struct LoweringOptions {
+  NonlinearFamily family = NonlinearFamily::Int32Safe;
+  int softmax_m_star = 16;  // int32safe softmax left shift, when the calibration has none for a layer
+};
+
+struct KernelBoundRecord {
+  std::string node, kernel, stage;
+  double worst_abs = 0;
+  bool fits = true;
+};
+
+struct LoweredModel {
+  Graph graph;          // the IntGraph
+  QuantParams input;    // image → codes q; the graph input is q − zero_point
+  struct OutputScale {
+    std::vector<double> scales;  // one, or one per channel along `axis`
+    int axis = -1;
+  };
+  std::vector<OutputScale> outputs;
+  std::vector<KernelBoundRecord> bounds;  // the range proof, one record per kernel
+  NonlinearFamily family = NonlinearFamily::Int32Safe;
+};
+
+// `g` is the float graph with the calibration's reparameterizations already applied (its weights
+// float; they are quantized here with the calibration's per-channel parameters).
+LoweredModel lower_to_integer(const Graph& g, const CalibrationResult& calib, const LoweringOptions& options);
+
+}  // namespace qvit

@@ -1,0 +1,43 @@
+#include "runtime/int_model.h"
+
+#include "runtime/batch_padding.h"
+#include "runtime/reparameterized_graph.h"
+
+namespace qvit {
+
+IntModel::IntModel(const std::string& model_path, const CalibrationResult& calib, int64_t batch_size,
+                   const LoweringOptions& options, bool allow_other_model)
+    : batch_(batch_size) {
+  const Graph g = load_reparameterized(model_path, calib, batch_size, allow_other_model);
+  lowered_ = lower_to_integer(g, calib, options);
+  exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op);
+}
+
+IntModel::~IntModel() = default;
+
+Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
+  const int64_t n = images.shape()[0];
+  const Tensor x = pad_batch(images, batch_).cast(DType::Float32);
+  // Boundary: the image to centered integer codes of the input grid.
+  const QuantParams& ip = lowered_.input;
+  Tensor q(DType::Int32, x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) q.data<int32_t>()[i] = ip.quantize(x.data<float>()[i]) - ip.zero_point;
+  return first_rows(exec_->run({std::move(q)}, nullptr, stats).at(0), n);
+}
+
+Tensor IntModel::run(const Tensor& images, IntRunStats* stats) {
+  const Tensor y = run_integer(images, stats);
+  // Boundary: integer logits to real numbers, one scale per class (or one for all).
+  const LoweredModel::OutputScale& s = lowered_.outputs.at(0);
+  Tensor out(DType::Float32, y.shape());
+  int64_t inner = 1;
+  if (s.scales.size() > 1)
+    for (int a = s.axis + 1; a < y.rank(); ++a) inner *= y.shape()[a];
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const double sc = s.scales.size() == 1 ? s.scales[0] : s.scales[static_cast<size_t>((i / inner) % static_cast<int64_t>(s.scales.size()))];
+    out.data<float>()[i] = static_cast<float>(y.data<int32_t>()[i] * sc);
+  }
+  return out;
+}
+
+}  // namespace qvit

@@ -1,0 +1,39 @@
+#pragma once
+// The integer-only model: a calibrated float model lowered to an IntGraph (intgraph/lower.h) and
+// run on the Executor with the integer op set. Everything between the two boundaries is int32:
+// the input image is quantized to the input point's codes, the logits come back as integers and
+// are scaled to real numbers (per channel) for the report.
+#include <memory>
+#include <string>
+
+#include "calib/calibration_result.h"
+#include "intgraph/int_ops.h"
+#include "intgraph/lower.h"
+#include "ir/executor.h"
+
+namespace qvit {
+
+class IntModel {
+ public:
+  // Imports, reparameterizes and lowers `model_path` for `batch_size` images per run. Refuses a
+  // calibration made for another model file unless `allow_other_model`.
+  IntModel(const std::string& model_path, const CalibrationResult& calib, int64_t batch_size,
+           const LoweringOptions& options, bool allow_other_model = false);
+  ~IntModel();
+
+  // Logits (real numbers, from the integer outputs) for images [N ≤ batch, ...]; truncation
+  // counts are added to `stats` when given.
+  Tensor run(const Tensor& images, IntRunStats* stats = nullptr);
+  // The integer logits themselves, for bit-exact comparisons.
+  Tensor run_integer(const Tensor& images, IntRunStats* stats = nullptr);
+
+  const LoweredModel& lowered() const { return lowered_; }
+  int64_t batch_size() const { return batch_; }
+
+ private:
+  LoweredModel lowered_;
+  std::unique_ptr<Executor> exec_;
+  int64_t batch_;
+};
+
+}  // namespace qvit
