@@ -25,22 +25,23 @@ TEST(KernelLog2, CodesMatchRoundedMinusTwoLog2) {
       const int32_t code = prob_to_log2_code(p, f, 8);
       const double exact = -2.0 * std::log2(p * std::ldexp(1.0, -f));
       // exact rounding except within 2^-15 relative of a threshold
-      EXPECT_LE(std::fabs(code - std::clamp(std::round(exact), 0.0, 255.0)), 1.0) << p << " f " << f;
+      EXPECT_LE(std::fabs(code - std::clamp(std::round(exact), 0.0, 256.0)), 1.0) << p << " f " << f;
       if (std::fabs(exact - std::floor(exact) - 0.5) > 1e-3) {
-        ASSERT_EQ(code, std::clamp(std::round(exact), 0.0, 255.0)) << p << " f " << f;
+        ASSERT_EQ(code, std::clamp(std::round(exact), 0.0, 256.0)) << p << " f " << f;
       }
     }
   }
-  EXPECT_EQ(prob_to_log2_code(0, 15, 4), 15);          // zero -> the zero code
+  EXPECT_EQ(prob_to_log2_code(0, 15, 4), 16);          // zero -> the zero code 2^b
   EXPECT_EQ(prob_to_log2_code(1 << 15, 15, 4), 0);     // p = 1
-  EXPECT_EQ(prob_to_log2_code(1, 15, 4), 15);          // 2^-15 -> code 30 -> clamped to the zero code
+  EXPECT_EQ(prob_to_log2_code(1, 15, 4), 16);          // 2^-15 -> code 30 -> past the last code: zero
+  EXPECT_EQ(prob_to_log2_code(181, 15, 4), 15);        // 2^-7.5: the last real code
   EXPECT_EQ(prob_to_log2_code(23170, 15, 4), 1);       // 2^-0.5
 }
 
 TEST(KernelLog2, ShiftAddMatmulMatchesDoubleWithinHalfUnitPerTerm) {
   for (int32_t k : {1, 197, 3072}) {
     const int32_t m = 3, n = 5, bits = 4;
-    const auto codes = random_ints(m * k, 0, (1 << bits) - 1, 5 + k);
+    const auto codes = random_ints(m * k, 0, 1 << bits, 5 + k);
     const auto v = random_ints(k * n, -128, 127, 6 + k);
     const ref::Log2MatmulParams p = make_log2_matmul_params(k, 128, bits);
     EXPECT_TRUE(fits_int32(log2_matmul_bound(p, k, 128)));
@@ -53,7 +54,7 @@ TEST(KernelLog2, ShiftAddMatmulMatchesDoubleWithinHalfUnitPerTerm) {
         double exact = 0;
         for (int32_t j = 0; j < k; ++j) {
           const int32_t q = codes[i * k + j];
-          if (q != (1 << bits) - 1) exact += v[j * n + c] * std::exp2(-q / 2.0);
+          if (q != (1 << bits)) exact += v[j * n + c] * std::exp2(-q / 2.0);
         }
         // each term: 1/2 unit of 2^-F from its rounding shift, plus sqrt2's rounding in c
         const double tol = k * (0.5 + 128 * 0.5);  // in units of 2^-F: 1/2 per shift, V * 1/2 from c

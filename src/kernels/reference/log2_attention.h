@@ -2,9 +2,11 @@
 // Attention with log2-coded probabilities (DESIGN.md "Softmax output"; LRP-QViT / RepQ-ViT log-sqrt2
 // quantizer reparameterized to shifts).
 //
-// Code q in [0, 2^b - 1] means p = 2^(-q/2). The top code 2^b - 1 means p = 0 exactly (it is the
-// image of every p below 2^(-(2^b - 1.5)/2), including p = 0): our choice, so that zero
-// probabilities (and any tail the codes cannot reach) add nothing to attn*V.
+// Code q in [0, 2^b - 1] means p = 2^(-q/2); the extra code 2^b means p = 0 exactly (the image of
+// every p below 2^(-(2^b - 0.5)/2), including p = 0), so zero probabilities and the tail the codes
+// cannot reach add nothing to attn*V. This is the calibration's log-√2 quantizer (QuantParams:
+// a code past the last one dequantizes to 0): all 2^b codes stay real values, which matters at 4
+// bits, where code 15 (2^-7.5 ≈ 0.0055) is about the mean attention weight over 197 tokens.
 //
 // attn*V as shifts and adds: out[i,c] = sum_j V[j,c] * 2^(-q_ij/2), kept with F fraction bits:
 //   even q: (V << F) >> (q/2)                       = V * 2^F * 2^(-q/2)
@@ -22,13 +24,13 @@ namespace qvit::kernels::ref {
 struct Log2MatmulParams {
   int32_t frac_bits = 8;    // F, in [0, 30]
   int32_t sqrt2 = 362;      // round(sqrt(2) * 2^F)  (362 for F = 8)
-  int32_t code_bits = 4;    // b, in [1, 16]; code 2^b - 1 is zero
+  int32_t code_bits = 4;    // b, in [1, 16]; code 2^b is zero
 };
 
-constexpr int32_t log2_zero_code(int32_t code_bits) { return (static_cast<int32_t>(1) << code_bits) - 1; }
+constexpr int32_t log2_zero_code(int32_t code_bits) { return static_cast<int32_t>(1) << code_bits; }
 
 // Log-sqrt2 code of a probability p_int * 2^-frac_bits (p_int >= 0, frac_bits in [0, 31]):
-// round(-2 log2 p), clamped to [0, 2^b - 1], 2^b - 1 for p = 0. With L = floor(log2 p_int), p_int is
+// round(-2 log2 p), clamped to [0, 2^b], 2^b (zero) for p = 0 and past the last code. With L = floor(log2 p_int), p_int is
 // normalized to m in [2^15, 2^16) (its 16 leading bits); -2 log2 p = 2(frac_bits - L) - 2 log2(m/2^15)
 // and the rounding of 2 log2(m/2^15) in [0, 2) is decided by comparing m with the sqrt2 thresholds
 // 2^15 * 2^(1/4) ~ 38967.94 and 2^15 * 2^(3/4) ~ 55108.99. Exact except when p lies within
