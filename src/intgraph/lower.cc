@@ -443,7 +443,7 @@ class Lowerer {
     pm.lo = 0;
     pm.hi = p_bound;
     meta_[p_iv] = pm;
-    set(fo, requantize_to(p_iv, qp, node.name + ".quant"), m);
+    vmap_[fo] = requantize_to(p_iv, qp, node.name + ".quant");
   }
 
   void lower_softmax(const Node& node) {
@@ -581,8 +581,12 @@ class Lowerer {
   Tensor constant_at(const Tensor& c, const Meta& m, const Shape& full, size_t skip_leading, int32_t& cmax) {
     const Shape shape(full.begin() + static_cast<long>(skip_leading), full.end());
     Tensor cf = c.cast(DType::Float64);
-    Tensor q(DType::Int32, shape);
     const int r = static_cast<int>(shape.size());
+    // Leading size-1 axes of the constant are the repeats the kernel does by itself.
+    Shape cs = cf.shape();
+    while (static_cast<int>(cs.size()) > r && cs.front() == 1) cs.erase(cs.begin());
+    cf = std::move(cf).reshaped(cs);
+    Tensor q(DType::Int32, shape);
     const std::vector<int64_t> st = strides_of(cf.shape());
     const int off = r - cf.rank();
     if (off < 0) throw Error("constant operand has more axes than the tensor it joins");
