@@ -13,6 +13,14 @@ IntModel::IntModel(const std::string& model_path, const CalibrationResult& calib
   exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op);
 }
 
+IntModel::IntModel(LoweredModel lowered) : lowered_(std::move(lowered)) {
+  if (lowered_.graph.inputs.size() != 1) throw Error(lowered_.graph.source + ": an integer model has one input");
+  const Shape& s = lowered_.graph.value(lowered_.graph.inputs[0]).shape;
+  if (s.empty()) throw Error(lowered_.graph.source + ": the integer model's input has no static shape");
+  batch_ = s[0];
+  exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op);
+}
+
 IntModel::~IntModel() = default;
 
 Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {

@@ -19,6 +19,8 @@ class IntModel {
   // calibration made for another model file unless `allow_other_model`.
   IntModel(const std::string& model_path, const CalibrationResult& calib, int64_t batch_size,
            const LoweringOptions& options, bool allow_other_model = false);
+  // Runs an already lowered model (e.g. loaded from an exported .int.onnx) at its batch size.
+  explicit IntModel(LoweredModel lowered);
   ~IntModel();
 
   // Logits (real numbers, from the integer outputs) for images [N ≤ batch, ...]; truncation
