@@ -60,6 +60,11 @@ std::string CalibrationResult::to_json() const {
     as.push_back({{"value", a.value}, {"role", a.role}, {"params", params_json(a.params)}, {"observed_min", a.observed_min},
                   {"observed_max", a.observed_max}});
   j["activations"] = as;
+  json sm = json::array();
+  for (const auto& m : softmax)
+    sm.push_back({{"node", m.node}, {"cols", m.cols}, {"m_star", m.m_star}, {"output_oriented", m.output_oriented},
+                  {"mse_best", m.mse_best}, {"mse", m.mse}});
+  j["softmax"] = sm;
   return j.dump(1) + "\n";
 }
 
@@ -71,7 +76,7 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
   if (!j.is_object()) f.fail_file("a calibration result must be a JSON object");
   const std::string format = f.string(f.require(j, "format", ""), "format");
   if (format != kCalibFormat) f.fail("format", "unsupported calibration format \"" + format + "\" (this qvit reads \"" + kCalibFormat + "\")");
-  f.reject_unknown_keys(j, {"format", "model", "model_sha256", "recipe", "samples", "sample_ids", "reparams", "weights", "activations"}, "");
+  f.reject_unknown_keys(j, {"format", "model", "model_sha256", "recipe", "samples", "sample_ids", "reparams", "weights", "activations", "softmax"}, "");
   CalibrationResult r;
   r.model = f.string(f.require(j, "model", ""), "model");
   r.model_sha256 = f.string(f.require(j, "model_sha256", ""), "model_sha256");
@@ -119,6 +124,22 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
     a.observed_min = static_cast<float>(f.number(f.require(as[i], "observed_min", fld + "."), fld + ".observed_min", -1e38, 1e38));
     a.observed_max = static_cast<float>(f.number(f.require(as[i], "observed_max", fld + "."), fld + ".observed_max", -1e38, 1e38));
     r.activations.push_back(std::move(a));
+  }
+  if (j.contains("softmax")) {
+    const json& sm = j["softmax"];
+    if (!sm.is_array()) f.fail("softmax", "expected an array");
+    for (size_t i = 0; i < sm.size(); ++i) {
+      const std::string fld = "softmax[" + std::to_string(i) + "]";
+      f.reject_unknown_keys(sm[i], {"node", "cols", "m_star", "output_oriented", "mse_best", "mse"}, fld + ".");
+      SoftmaxMStar m;
+      m.node = f.string(f.require(sm[i], "node", fld + "."), fld + ".node");
+      m.cols = f.integer(f.require(sm[i], "cols", fld + "."), fld + ".cols", 1, int64_t{1} << 30);
+      m.m_star = static_cast<int32_t>(f.integer(f.require(sm[i], "m_star", fld + "."), fld + ".m_star", 1, 30));
+      m.output_oriented = static_cast<int32_t>(f.integer(f.require(sm[i], "output_oriented", fld + "."), fld + ".output_oriented", 1, 30));
+      m.mse_best = static_cast<int32_t>(f.integer(f.require(sm[i], "mse_best", fld + "."), fld + ".mse_best", 1, 30));
+      m.mse = f.number(f.require(sm[i], "mse", fld + "."), fld + ".mse", 0, 1e30);
+      r.softmax.push_back(std::move(m));
+    }
   }
   return r;
 }

@@ -35,6 +35,17 @@ struct ActivationQuant {
   float observed_min = 0, observed_max = 0;
 };
 
+// M* of one softmax layer for the int32-safe kernel (calib/m_star_search.h): the chosen value and
+// both candidates.
+struct SoftmaxMStar {
+  std::string node;          // Softmax node name
+  int64_t cols = 0;          // row length
+  int32_t m_star = 0;        // chosen (recipe softmax.m_star: "output", "mse" or a number)
+  int32_t output_oriented = 0;
+  int32_t mse_best = 0;
+  double mse = 0;            // float-vs-integer softmax MSE at mse_best, on calibration rows
+};
+
 struct CalibrationResult {
   std::string model;         // model file as given
   std::string model_sha256;  // of the model file, to refuse applying it to another model
@@ -44,6 +55,7 @@ struct CalibrationResult {
   std::vector<LayerNormReparam> reparams;
   std::vector<WeightQuant> weights;
   std::vector<ActivationQuant> activations;
+  std::vector<SoftmaxMStar> softmax;  // optional in the file (absent: lowering's default M*)
 
   std::string to_json() const;
   // Atomic write (temporary file + rename).

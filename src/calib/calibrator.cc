@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "calib/m_star_search.h"
 #include "calib/observers.h"
 #include "calib/quant_plan.h"
 #include "calib/reparam.h"
@@ -152,6 +153,12 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
   const QuantPlan plan = plan_quantization(g, recipe);
   const int input_id = g.inputs[0];
   std::vector<MinMaxObserver> minmax(plan.activations.size());
+  // Rows of every softmax input, for the M* search.
+  std::vector<std::pair<int, SoftmaxRowSample>> softmax_rows;
+  constexpr int64_t kSoftmaxRows = 512;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].op == "Softmax" && !g.value(g.nodes[i].inputs[0]).shape.empty())
+      softmax_rows.emplace_back(static_cast<int>(i), SoftmaxRowSample(g.value(g.nodes[i].inputs[0]).shape.back(), kSoftmaxRows));
   std::vector<std::unique_ptr<PercentileObserver>> pct(plan.activations.size());
   auto wants_percentile = [&](const ActivationPoint& p) {
     return recipe.activation_observer == ObserverKind::Percentile && p.scheme != QuantScheme::LogSqrt2;
@@ -166,6 +173,13 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
         minmax[i].observe(t.data<float>(), t.numel());
         if (pct[i]) pct[i]->observe(t.data<float>(), t.numel());
       };
+    }
+    for (auto& [node, sample] : softmax_rows) {
+      const int v = g.nodes[node].inputs[0];
+      const int64_t cols = sample.cols(), rows_total = shape_numel(g.value(v).shape) / cols / batch * n;
+      const int64_t stride = std::max<int64_t>(1, rows_total / kSoftmaxRows);
+      if (tap.taps.count(v)) throw InternalError("softmax input is also an activation point");
+      tap.taps[v] = [&s = sample, cols, stride](const Tensor& t) { s.observe(t.data<float>(), t.numel() / cols, stride); };
     }
     Executor ex(g);
     for_each_batch(dataset, indices, batch, "calibrate: activations", options.progress, [&](const Tensor& images) {
@@ -200,6 +214,17 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
     a.observed_max = minmax[i].range().hi;
     a.params = params_for_range(ranges[i].lo, ranges[i].hi, p.bits, p.scheme);
     result.activations.push_back(a);
+  }
+  for (auto& [node, sample] : softmax_rows) {
+    SoftmaxMStar m;
+    m.node = g.nodes[node].name;
+    m.cols = sample.cols();
+    m.output_oriented = m_star_output_oriented(m.cols);
+    const MStarMse best = m_star_min_mse(sample);
+    m.mse_best = best.m_star;
+    m.mse = best.mse;
+    m.m_star = recipe.m_star_rule == "fixed" ? recipe.m_star_fixed : recipe.m_star_rule == "mse" ? m.mse_best : m.output_oriented;
+    result.softmax.push_back(m);
   }
   for (const auto& w : plan.weights) {
     WeightQuant q;

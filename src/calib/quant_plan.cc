@@ -34,7 +34,7 @@ bool moved_from_points(const Graph& g, int value, const std::set<int>& quantized
 QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
   QuantPlan plan;
   std::set<int> taken;
-  auto add = [&](int value, const std::string& role, const Node& governing, bool softmax) {
+  auto add = [&](int value, const std::string& role, const Node& governing, bool softmax, int min_bits = 0) {
     if (value < 0 || g.is_constant(value) || taken.count(value) || g.value(value).dtype != DType::Float32) return;
     taken.insert(value);
     ActivationPoint p;
@@ -45,7 +45,7 @@ QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
       p.bits = recipe.softmax_log_sqrt2 ? recipe.softmax_bits : recipe.activation_bits_for(governing.name);
       p.scheme = recipe.softmax_log_sqrt2 ? QuantScheme::LogSqrt2 : QuantScheme::Asymmetric;
     } else {
-      p.bits = recipe.activation_bits_for(governing.name);
+      p.bits = std::max(min_bits, recipe.activation_bits_for(governing.name));
     }
     plan.activations.push_back(p);
   };
@@ -55,11 +55,14 @@ QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
     if (role == "softmax" || role == "gelu" || role == "layernorm" || role == "residual_add")
       add(n.outputs[0], role, n, role == "softmax");
   }
-  // Inputs of GELU and LayerNorm: the integer kernels need them on one grid. A LayerNorm input that
-  // is only data movement of quantized tensors (Swin's PatchMerging concat) is on a grid already.
+  // Inputs of GELU and LayerNorm: the integer kernels need them on one grid (at least
+  // nonlinear_input_bits: they feed no matmul, so their width costs no multiplier bits). A
+  // LayerNorm input that is only data movement of quantized tensors (Swin's PatchMerging concat) is
+  // on a grid already.
   for (const auto& n : g.nodes) {
-    if (n.op == "Gelu") add(n.inputs[0], "gelu_input", n, false);
-    if (n.op == "LayerNorm" && !moved_from_points(g, n.inputs[0], taken)) add(n.inputs[0], "layernorm_input", n, false);
+    if (n.op == "Gelu") add(n.inputs[0], "gelu_input", n, false, recipe.nonlinear_input_bits);
+    if (n.op == "LayerNorm" && !moved_from_points(g, n.inputs[0], taken))
+      add(n.inputs[0], "layernorm_input", n, false, recipe.nonlinear_input_bits);
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];

@@ -69,7 +69,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   const JsonFields f(source);
   const json j = f.parse(text);
   if (!j.is_object()) f.fail_file("a recipe must be a JSON object");
-  f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "nonlinear", "layers"}, "");
+  f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "nonlinear", "nonlinear_input_bits", "layers"}, "");
   if (f.string(f.require(j, "format", ""), "format") != kRecipeFormat)
     f.fail("format", "unsupported recipe format " + j["format"].dump() + " (expected \"" + kRecipeFormat + "\")");
   Recipe r;
@@ -95,8 +95,16 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   if (j.contains("softmax")) {
     const json& s = j["softmax"];
     if (!s.is_object()) f.fail("softmax", "expected an object");
-    f.reject_unknown_keys(s, {"quantizer", "bits"}, "softmax.");
+    f.reject_unknown_keys(s, {"quantizer", "bits", "m_star"}, "softmax.");
     if (s.contains("quantizer")) r.softmax_log_sqrt2 = f.choice(s["quantizer"], "softmax.quantizer", {"uniform", "log_sqrt2"}) == "log_sqrt2";
+    if (s.contains("m_star")) {
+      if (s["m_star"].is_number()) {
+        r.m_star_rule = "fixed";
+        r.m_star_fixed = static_cast<int>(f.integer(s["m_star"], "softmax.m_star", 1, 30));
+      } else {
+        r.m_star_rule = f.choice(s["m_star"], "softmax.m_star", {"output", "mse"});
+      }
+    }
     r.softmax_bits = s.contains("bits") ? static_cast<int>(f.integer(s["bits"], "softmax.bits", 2, 8)) : r.activation_bits;
   } else {
     r.softmax_bits = r.activation_bits;
@@ -114,6 +122,8 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   }
   if (j.contains("samples")) r.samples = static_cast<int>(f.integer(j["samples"], "samples", 1, 100000));
   if (j.contains("nonlinear")) r.nonlinear = f.choice(j["nonlinear"], "nonlinear", {"shift", "poly", "int32safe"});
+  if (j.contains("nonlinear_input_bits"))
+    r.nonlinear_input_bits = static_cast<int>(f.integer(j["nonlinear_input_bits"], "nonlinear_input_bits", 2, 9));
   if (j.contains("layers")) {
     if (!j["layers"].is_array()) f.fail("layers", "expected an array of {pattern, weight_bits?, activation_bits?}");
     for (size_t i = 0; i < j["layers"].size(); ++i) {
@@ -142,10 +152,13 @@ std::string recipe_to_json(const Recipe& r) {
   j["activations"] = {{"bits", r.activation_bits}, {"observer", observer_name(r.activation_observer)},
                       {"percentile", {r.percentile_low, r.percentile_high}}};
   j["softmax"] = {{"quantizer", r.softmax_log_sqrt2 ? "log_sqrt2" : "uniform"}, {"bits", r.softmax_bits}};
+  if (r.m_star_rule == "fixed") j["softmax"]["m_star"] = r.m_star_fixed;
+  else j["softmax"]["m_star"] = r.m_star_rule;
   j["post_layernorm"] = {{"mode", post_layernorm_name(r.post_layernorm)}};
   if (r.post_layernorm == PostLayerNormMode::ClippedReparam) j["post_layernorm"]["clip_k"] = r.clip_k;
   j["samples"] = r.samples;
   j["nonlinear"] = r.nonlinear;
+  j["nonlinear_input_bits"] = r.nonlinear_input_bits;
   json layers = json::array();
   for (const auto& o : r.layers) {
     json l = {{"pattern", o.pattern}};

@@ -34,12 +34,18 @@ struct Recipe {
   // Softmax output: uniform (activation bits) or the log-√2 quantizer.
   bool softmax_log_sqrt2 = false;
   int softmax_bits = 8;
+  // M* of the int32-safe softmax: "output" (provably truncation-free), "mse", or a fixed number.
+  std::string m_star_rule = "output";
+  int m_star_fixed = 0;
   // Post-LayerNorm activations.
   PostLayerNormMode post_layernorm = PostLayerNormMode::LayerWise;
   double clip_k = 3.0;  // CRL: channel scales/zero points clipped to mean ± k·std
   int samples = 32;
   // Integer-only Softmax/GELU kernels: "shift" (I-ViT), "poly" (I-BERT), "int32safe" (MLSys'23).
   std::string nonlinear = "int32safe";
+  // Minimum width of the GELU and LayerNorm inputs the integer kernels need on a grid (they are not
+  // matmul operands, so low-bit recipes keep them at 8 bits unless told otherwise).
+  int nonlinear_input_bits = 8;
   std::vector<LayerBitsOverride> layers;
 
   int weight_bits_for(const std::string& node) const;

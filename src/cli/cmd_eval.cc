@@ -21,7 +21,7 @@ void add_eval_command(CLI::App& app) {
   struct Opts {
     std::string model, data, config, json, split, calib, nonlinear;
     int64_t limit = -1, batch = 32;
-    int m_star = 16;
+    int m_star = 19;
     bool skip_bad = false, quiet = false, integer = false;
   };
   auto o = std::make_shared<Opts>();
@@ -38,7 +38,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--nonlinear", o->nonlinear, "with --int: Softmax/GELU kernels: shift (I-ViT), poly (I-BERT), int32safe "
                                                 "(MLSys'23; default: the recipe's)")
       ->check(CLI::IsMember({"shift", "poly", "int32safe"}));
-  cmd->add_option("--m-star", o->m_star, "with --int: int32-safe softmax left shift M* when the calibration has none")
+  cmd->add_option("--m-star", o->m_star, "with --int: int32-safe softmax left shift M* for layers the calibration has none for")
       ->check(CLI::Range(1, 30));
   cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");

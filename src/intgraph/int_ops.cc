@@ -89,9 +89,12 @@ void matmul_fast(const int32_t* a, const int32_t* b, const int32_t* bias, int32_
 
 void run_matmul(const OpCall& c, const int32_t* a, const int32_t* b, const int32_t* bias, int32_t* y, int64_t m,
                 int64_t k, int64_t n, int32_t a_max, int32_t b_max, int32_t bias_max) {
-  // Every partial sum is at most |bias| + k·max|a|·max|b|.
-  const double worst = double(bias_max) + double(k) * double(a_max) * double(b_max);
-  if (worst <= double(INT32_MAX)) {
+  // Every partial sum is at most |bias| + k·max|a|·max|b| (checked in int32: any overflow of the
+  // bound itself sends the call to the saturating reference).
+  const kernels::Checked32 ab = kernels::sat_mul(a_max, b_max);
+  const kernels::Checked32 kab = kernels::sat_mul(ab.value, checked_count(c, k));
+  const kernels::Checked32 worst = kernels::sat_add(kab.value, bias_max);
+  if (!ab.lost && !kab.lost && !worst.lost) {
     matmul_fast(a, b, bias, y, m, k, n);
     if (auto* s = stats_for(c)) s->add(0, checked_count(c, m * n));
   } else {

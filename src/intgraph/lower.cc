@@ -471,7 +471,9 @@ class Lowerer {
         return emit_probabilities(node, y, kProbBits - 1);
       }
       case NonlinearFamily::Int32Safe: {
-        const int32_t m_star = opt_.softmax_m_star;
+        int32_t m_star = opt_.softmax_m_star;
+        for (const auto& sm : calib_.softmax)
+          if (sm.node == node.name) m_star = sm.m_star;
         const double s_min = kernels::int32safe_softmax_min_input_scale(m_star);
         if (mx.scale < s_min) {
           // Requantize the logits to the coarsest scale the i-exp allows at this M* (MLSys'23).

@@ -27,7 +27,7 @@ NonlinearFamily nonlinear_family_from_name(const std::string& name);  // shift |
 
 struct LoweringOptions {
   NonlinearFamily family = NonlinearFamily::Int32Safe;
-  int softmax_m_star = 16;  // int32safe softmax left shift, when the calibration has none for a layer
+  int softmax_m_star = 19;  // int32safe softmax left shift for layers the calibration has no M* for
 };
 
 struct KernelBoundRecord {

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace qvit {
 namespace {
@@ -36,32 +37,53 @@ std::string strip_comments_and_strings(const std::string& s) {
   return out;
 }
 
+// Identifiers and keywords of `code`, in order.
+std::vector<std::string> tokens_of(const std::string& code) {
+  std::vector<std::string> tokens;
+  std::string token;
+  for (size_t i = 0; i <= code.size(); ++i) {
+    const char ch = i < code.size() ? code[i] : ' ';
+    if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_') {
+      token += ch;
+    } else if (!token.empty()) {
+      tokens.push_back(token);
+      token.clear();
+    }
+  }
+  return tokens;
+}
+
+std::string code_of(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return strip_comments_and_strings(buf.str());
+}
+
 TEST(KernelsInt32Only, ReferenceKernelsHaveNoFloatOrWideTypes) {
   const std::filesystem::path dir = std::filesystem::path(QVIT_SOURCE_DIR) / "src" / "kernels" / "reference";
   ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path());
-    std::stringstream buf;
-    buf << in.rdbuf();
-    const std::string code = strip_comments_and_strings(buf.str());
     ++files;
-    std::string token;
-    for (size_t i = 0; i <= code.size(); ++i) {
-      const char ch = i < code.size() ? code[i] : ' ';
-      if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_') {
-        token += ch;
-        continue;
-      }
-      if (!token.empty()) {
-        const bool banned = token == "float" || token == "double" || token == "long" ||
-                            token.find("int64") != std::string::npos || token.find("uint64") != std::string::npos;
-        EXPECT_FALSE(banned) << entry.path().filename() << " uses '" << token << "'";
-        token.clear();
-      }
+    for (const std::string& token : tokens_of(code_of(entry.path()))) {
+      const bool banned = token == "float" || token == "double" || token == "long" ||
+                          token.find("int64") != std::string::npos || token.find("uint64") != std::string::npos;
+      EXPECT_FALSE(banned) << entry.path().filename() << " uses '" << token << "'";
     }
   }
   EXPECT_GE(files, 10);
+}
+
+// The integer runtime's op layer (attribute decoding, the fast matmul, the mean) shapes tensors with
+// int64 (the IR's Shape) but must not compute with floats either: no float is reachable at run time.
+TEST(KernelsInt32Only, IntegerRuntimeOpsHaveNoFloat) {
+  const std::filesystem::path file = std::filesystem::path(QVIT_SOURCE_DIR) / "src" / "intgraph" / "int_ops.cc";
+  ASSERT_TRUE(std::filesystem::exists(file)) << file;
+  const std::vector<std::string> tokens = tokens_of(code_of(file));
+  EXPECT_GT(tokens.size(), 100u);
+  for (const std::string& token : tokens)
+    EXPECT_FALSE(token == "float" || token == "double") << file.filename() << " uses '" << token << "'";
 }
 
 TEST(KernelsInt32Only, StripperKeepsCodeAndDropsComments) {
