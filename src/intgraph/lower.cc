@@ -6,6 +6,8 @@
 #include <optional>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "kernels/dyadic.h"
 #include "kernels/kernel_bounds.h"
 #include "kernels/kernel_params.h"
@@ -194,8 +196,8 @@ class Lowerer {
     const bool fits = kernels::fits_int32(b);
     out_.bounds.push_back({node, kernel, b.stage, b.worst_abs, fits});
     if (!fits && opt_.family == NonlinearFamily::Int32Safe)
-      throw Error("int32 range proof failed for " + kernel + " (" + b.stage + " can reach " +
-                  std::to_string(b.worst_abs) + ")");
+      throw Error(fmt::format("int32 range proof failed for {} ({} can reach {:.0f} > 2^31 - 1)", kernel, b.stage,
+                              b.worst_abs));
   }
 
   int in(const Node& node, size_t i) const {
@@ -373,7 +375,7 @@ class Lowerer {
     }
     const kernels::KernelBound b = kernels::matmul_bound(static_cast<int32_t>(k), mx.bound(), w_max, bias_max);
     bound_record(node.name, conv ? "conv" : "matmul", b);
-    if (!kernels::fits_int32(b)) throw Error("int32 accumulator can overflow (" + std::to_string(b.worst_abs) + ")");
+    if (!kernels::fits_int32(b)) throw Error(fmt::format("int32 range proof failed: the accumulator can reach {:.0f}", b.worst_abs));
     std::map<std::string, AttrValue> attrs;
     if (conv)
       for (const char* a : {"strides", "pads", "dilations", "group"})
@@ -408,7 +410,7 @@ class Lowerer {
     }
     const kernels::KernelBound bd = kernels::matmul_bound(k, ma.bound(), mb.bound(), 0);
     bound_record(node.name, "matmul", bd);
-    if (!kernels::fits_int32(bd)) throw Error("int32 accumulator can overflow (" + std::to_string(bd.worst_abs) + ")");
+    if (!kernels::fits_int32(bd)) throw Error(fmt::format("int32 range proof failed: the accumulator can reach {:.0f}", bd.worst_abs));
     const int y = emit("QMatMul", node.name, {a, b}, os);
     m.scale = ma.scale * mb.scale;
     m.lo = -clamp_to_i32(bd.worst_abs);
