@@ -1,6 +1,8 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <map>
+#include <optional>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -10,11 +12,28 @@
 #include "eval/config_lookup.h"
 #include "eval/fake_quant_eval.h"
 #include "eval/int_eval.h"
+#include "onnx/int_onnx_export.h"
 #include "runtime/float_model.h"
+#include "runtime/int_model.h"
 
 #include "util/atomic_file.h"
 
 namespace qvit::cli {
+
+namespace {
+// Truncation counts of an integer model's run, summed per op type (MLSys'23 Table 1).
+nlohmann::json truncation_per_kernel(const Graph& g, const IntRunStats& stats) {
+  std::map<std::string, std::string> op_of;
+  for (const Node& node : g.nodes) op_of.emplace(node.name, node.op);
+  std::map<std::string, kernels::TruncationStats> per_op;
+  for (const auto& [name, t] : stats.per_node) per_op[op_of.count(name) ? op_of.at(name) : "?"].add(t);
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& [op, t] : per_op)
+    a.push_back({{"op", op}, {"truncations", t.events}, {"elements", t.elements},
+                 {"truncation_ratio", t.elements ? double(t.events) / double(t.elements) : 0.0}});
+  return a;
+}
+}  // namespace
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "top-1/top-5 accuracy of a model on a labelled image set");
@@ -43,6 +62,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
+    // An exported integer model (qvit export) carries its calibration and batch size.
+    std::optional<IntModel> int_onnx;
+    if (is_int_onnx(o->model)) {
+      if (!o->calib.empty() || o->integer) throw Error(o->model + ": an exported integer model carries its calibration; drop --calib/--int");
+      int_onnx.emplace(load_int_onnx(o->model));
+      o->batch = int_onnx->batch_size();
+    }
     const LocatedConfig cfg = o->config.empty() ? find_config_for_model(o->model) : load_config_file(o->config);
     std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_data) : o->data;
     if (data_path.empty()) throw Error(cfg.file.string() + ": no default_data; pass --data");
@@ -59,7 +85,14 @@ void add_eval_command(CLI::App& app) {
     if (o->integer && o->calib.empty()) throw Error("--int needs --calib");
     nlohmann::json j;
     ClassificationResult r;
-    if (o->calib.empty()) {
+    if (int_onnx) {
+      IntRunStats stats;
+      r = evaluate_classifier([&](const Tensor& images) { return int_onnx->run(images, &stats); }, loader, progress);
+      j = r.to_json();
+      j["mode"] = "integer_onnx";
+      j["nonlinear"] = nonlinear_family_name(int_onnx->lowered().family);
+      j["truncation_per_kernel"] = truncation_per_kernel(int_onnx->lowered().graph, stats);
+    } else if (o->calib.empty()) {
       FloatModel model(o->model, o->batch);
       r = evaluate_classifier([&](const Tensor& images) { return model.run(images); }, loader, progress);
       j = r.to_json();

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   qvit::cli::add_run_command(app);
   qvit::cli::add_calibrate_command(app);
   qvit::cli::add_eval_command(app);
+  qvit::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 #include "eval/config_lookup.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "util/error.h"
@@ -22,7 +23,11 @@ LocatedConfig load_config_file(const fs::path& file) {
 
 LocatedConfig find_config_for_model(const fs::path& model) {
   std::vector<fs::path> dirs = {fs::current_path() / "configs", fs::path(QVIT_SOURCE_DIR) / "configs"};
-  const std::string file = model.filename().string(), stem = model.stem().string();
+  // An exported model (qvit export: NAME.int.onnx, NAME.qdq.onnx) uses the config of NAME.onnx.
+  std::string stem = model.stem().string();
+  for (const char* suffix : {".int", ".qdq"})
+    if (stem.size() > std::strlen(suffix) && stem.ends_with(suffix)) stem.resize(stem.size() - std::strlen(suffix));
+  const std::string file = stem + model.extension().string();
   std::optional<LocatedConfig> by_prefix;
   for (const auto& dir : dirs) {
     if (!fs::is_directory(dir)) continue;

@@ -22,6 +22,7 @@ LocatedConfig load_config_file(const std::filesystem::path& file);
 
 // Looks in ./configs and in the source tree's configs/ for a config whose "model" names the same
 // file as `model`, or whose "name" is a prefix of the model's file stem. Clear error if none.
+// Exported models (NAME.int.onnx, NAME.qdq.onnx) find the config of NAME.onnx.
 LocatedConfig find_config_for_model(const std::filesystem::path& model);
 
 }  // namespace qvit
