@@ -87,13 +87,13 @@ KernelBound shiftgelu_bound(const ref::ShiftGeluParams& p, int32_t input_bound) 
 KernelBound ilayernorm_bound(const ref::ILayerNormParams& p, int32_t input_bound) {
   Tracker t;
   const int32_t channels = static_cast<int32_t>(p.gamma.size());
-  const int32_t var_shift = ref::ilayernorm_var_shift(channels, p.input_bits);
+  const int32_t var_shift = ref::ilayernorm_var_shift(channels, p.input_bits, p.shift_m);
   // |x - mean| <= 2 max|x|, and <= 2^b - 1 for centered b-bit codes (the row lies in a 2^b - 1 range)
   const double d_bits = std::min(2.0 * input_bound, pow2(p.input_bits) - 1.0);
   t.see(static_cast<double>(channels) * input_bound, "ilayernorm: sum x");
   const double dt = std::round(std::ldexp(d_bits, -var_shift));
   t.see(static_cast<double>(channels) * dt * dt + p.var_eps, "ilayernorm: sum d_t^2 + eps");
-  t.see(d_bits * pow2(p.shift_m), "ilayernorm: d << M");
+  t.see(d_bits * pow2(p.shift_m + std::max(0, -var_shift)), "ilayernorm: d << M");
   const double norm = ilayernorm_norm_bound(channels, p.input_bits, p.shift_m);
   for (int32_t c = 0; c < channels; ++c) {
     const double y = norm * std::abs(p.gamma[c]) + std::abs(p.beta[c]);

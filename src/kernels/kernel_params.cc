@@ -55,13 +55,13 @@ double shiftgelu_output_scale(double input_scale, const ref::ShiftGeluParams& p)
 }
 
 double ilayernorm_norm_scale(int32_t channels, int32_t input_bits, int32_t shift_m) {
-  const int32_t t = ref::ilayernorm_var_shift(channels, input_bits);
-  return std::sqrt(static_cast<double>(channels)) * std::ldexp(1.0, -(shift_m + t));
+  const int32_t t = ref::ilayernorm_var_shift(channels, input_bits, shift_m);
+  return std::sqrt(static_cast<double>(channels)) * std::ldexp(1.0, -(shift_m + std::max(t, 0)));
 }
 
 double ilayernorm_norm_bound(int32_t channels, int32_t input_bits, int32_t shift_m) {
-  const int32_t t = ref::ilayernorm_var_shift(channels, input_bits);
-  return t == 0 ? std::ldexp(1.0, shift_m) : 1.5 * std::ldexp(1.0, shift_m + t) + 1.0;
+  const int32_t t = ref::ilayernorm_var_shift(channels, input_bits, shift_m);
+  return t <= 0 ? std::ldexp(1.0, shift_m) : 1.5 * std::ldexp(1.0, shift_m + t) + 1.0;
 }
 
 ref::ILayerNormParams make_ilayernorm_params(const std::vector<float>& gamma, const std::vector<float>& beta,
@@ -75,7 +75,7 @@ ref::ILayerNormParams make_ilayernorm_params(const std::vector<float>& gamma, co
   p.input_bits = input_bits;
   p.shift_m = shift_m;
   p.range = output_range;
-  const int32_t t = ref::ilayernorm_var_shift(channels, input_bits);
+  const int32_t t = ref::ilayernorm_var_shift(channels, input_bits, shift_m);
   const double eps_units = channels * eps / (input_scale * input_scale) * std::ldexp(1.0, -2 * t);
   p.var_eps = static_cast<int32_t>(std::min(std::round(eps_units), std::ldexp(1.0, 30)));
 
