@@ -1,10 +1,11 @@
 #pragma once
 // I-LayerNorm (I-ViT Sec. 3.5; MLSys'23 "LayerNorm" int32 form), per row of C channels of centered
 // b-bit inputs x (|x| <= 2^b - 1, so |x - mean| < 2^b):
-//   mean = round(sum x / C)                                   (sum < C 2^b: fits for C 2^b < 2^31)
-//   d = x - mean;  d_t = round(d / 2^t) (t > 0) or d << -t (t <= 0),  t = ilayernorm_var_shift(C, b, M)
+//   t = ilayernorm_var_shift(C, b, M), u = max(0, -t) fraction bits kept in x, the mean and d:
+//   mean = round(sum (x << u) / C)                            (fits: C 2^(b+u) < 2^31)
+//   d = (x << u) - mean;  d_t = round(d / 2^t) (t > 0) or d (t <= 0)
 //   V = sum d_t^2 + var_eps,  std = max(1, isqrt_newton(V))   (10 Newton steps)
-//   norm = round((d << (M + max(0, -t))) / std)               (M = 15 in the int32-safe form)
+//   norm = round((d << M) / std)                              (M = 15 in the int32-safe form)
 //   out_c = clamp(requant(norm * g_c + h_c, rq_c), lo, hi)
 // t is the smallest shift — negative, i.e. extra fraction bits, for narrow inputs — with
 // C (2^(b-t))^2 <= 2^30 (V never overflows) and b + M - t <= 31 (the shifted numerator fits). The
