@@ -1,9 +1,9 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <optional>
-#include <iostream>
 
 #include "cli/commands.h"
 #include "data/batch_loader.h"
@@ -65,7 +65,8 @@ void add_eval_command(CLI::App& app) {
     // An exported integer model (qvit export) carries its calibration and batch size.
     std::optional<IntModel> int_onnx;
     if (is_int_onnx(o->model)) {
-      if (!o->calib.empty() || o->integer) throw Error(o->model + ": an exported integer model carries its calibration; drop --calib/--int");
+      if (!o->calib.empty() || o->integer)
+        throw Error(o->model + ": an exported integer model carries its calibration; drop --calib/--int");
       int_onnx.emplace(load_int_onnx(o->model));
       o->batch = int_onnx->batch_size();
     }
