@@ -16,7 +16,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-qvit=build/qvit
+qvit=${QVIT:-build/qvit}
 out=${OUT:-build/int_table/$(basename "$model" .onnx)}
 mkdir -p "$out"
 field() { grep -o "\"$2\": [0-9.e+-]*" "$1" | head -1 | cut -d' ' -f2; }

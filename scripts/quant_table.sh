@@ -14,7 +14,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-qvit=build/qvit
+qvit=${QVIT:-build/qvit}
 out=${OUT:-build/quant_table/$(basename "$model" .onnx)}
 mkdir -p "$out"
 $qvit eval "$model" "${extra[@]}" -q --json "$out/float.json" 2>/dev/null
