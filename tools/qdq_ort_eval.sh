@@ -11,7 +11,8 @@
 # onnxruntime-node locally into tools/bench/node_modules (npm ci, CPU binaries only) if it is
 # missing — the same install as tools/bench/run_float_bench.sh; nothing is downloaded otherwise.
 # Recipes with log-sqrt2 softmax or < 8-bit activations export with the limits noted in
-# docs/export.md (ORT then runs something different from qvit's simulation; no tolerance applies).
+# docs/export.md: with log-sqrt2 softmax ORT runs the softmax in float, so the comparison is
+# reported but not held to the tolerance.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -78,13 +79,21 @@ for m in "${model_list[@]}"; do
   "$QVIT" calibrate "$model" --recipe "$RECIPE_FILE" -q -o "$calib" >&2
   qvit_top1="$("$QVIT" eval "$model" --calib "$calib" --batch "$BATCH" -q --json - 2>/dev/null |
                node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).top1))')"
-  "$QVIT" export "$model" --calib "$calib" --format qdq --batch "$BATCH" -o "$qdq" >&2
+  "$QVIT" export "$model" --calib "$calib" --format qdq --batch "$BATCH" -o "$qdq" 2> "$WORK/export.log" || {
+    cat "$WORK/export.log" >&2
+    die "$m: export failed"
+  }
+  cat "$WORK/export.log" >&2
+  # Softmax left in float (log-sqrt2 points): ORT runs another model than qvit's simulation.
+  comparable=yes
+  grep -q "left in float" "$WORK/export.log" && comparable=no
   ort_json="$(node "$HERE/qdq_ort_eval.js" --model="$qdq" --config="$config" --threads="$THREADS")"
-  ort_top1="$(node -e 'console.log(JSON.parse(process.argv[1]).top1)' "$ort_json")"
-  delta="$(node -e 'const [a,b]=process.argv.slice(1).map(Number);console.log((a-b).toFixed(2))' "$ort_top1" "$qvit_top1")"
-  within="$(node -e 'console.log(Math.abs(Number(process.argv[1])) <= Number(process.argv[2]) ? "yes" : "no")' "$delta" "$TOLERANCE")"
-  [[ $within == yes ]] || status=1
-  rows+=("{\"model\":\"$m\",\"recipe\":\"$RECIPE\",\"qvit_fake_quant_top1\":$qvit_top1,\"ort_qdq_top1\":$ort_top1,\"delta\":$delta,\"within_tolerance\":$([[ $within == yes ]] && echo true || echo false)}")
+  ort_top1="$(node -e 'console.log(JSON.parse(process.argv[1]).top1)' -- "$ort_json")"
+  delta="$(node -e 'const [a,b]=process.argv.slice(1).map(Number);console.log((a-b).toFixed(2))' -- "$ort_top1" "$qvit_top1")"
+  within="$(node -e 'console.log(Math.abs(Number(process.argv[1])) <= Number(process.argv[2]) ? "yes" : "no")' -- "$delta" "$TOLERANCE")"
+  [[ $comparable == yes ]] || within="n/a (log-sqrt2 softmax left in float)"
+  [[ $within == no ]] && status=1
+  rows+=("{\"model\":\"$m\",\"recipe\":\"$RECIPE\",\"qvit_fake_quant_top1\":$qvit_top1,\"ort_qdq_top1\":$ort_top1,\"delta\":$delta,\"within_tolerance\":$([[ $within == yes ]] && echo true || echo false),\"comparable\":$([[ $comparable == yes ]] && echo true || echo false)}")
   printf '%-12s %-8s qvit fake-quant %6.2f%%   ORT QDQ %6.2f%%   Δ %+5.2f pt   within %s pt: %s\n' \
     "$m" "$RECIPE" "$qvit_top1" "$ort_top1" "$delta" "$TOLERANCE" "$within"
 done
