@@ -3,7 +3,7 @@
 # the same machine, in the same run, on the same ONNX file, same batch sizes and thread count.
 #
 #   tools/bench/run_float_bench.sh [--threads N] [--batches 1,8] [--min-time S] [--warmup W]
-#                                  [--rounds R] [--openblas-coretype NAME] [--proto]
+#                                  [--rounds R] [--openblas-coretype NAME]
 #                                  [--out FILE.json] [--no-build]
 #
 # Steps: (1) build qvit_float_bench (Release, in $QVIT_BUILD_DIR, default build-bench/) unless
@@ -18,8 +18,7 @@
 # pairs OpenMP with OpenBLAS's own pthread pool, and OpenMP's default spin-wait then fights the BLAS
 # threads for the 2 cores (measured 7x slower at batch 1; see docs/benchmarks.md).
 # --openblas-coretype exports OPENBLAS_CORETYPE to every engine (qvit and this PyTorch use OpenBLAS;
-# ORT has its own GEMM). --proto adds a column: bench/qvit_proto_bench's fused-attention +
-# AVX-512 kernels variant of the same forward (what the suggestions in the doc would give).
+# ORT has its own GEMM).
 # Nothing is installed globally. See docs/benchmarks.md.
 set -euo pipefail
 
@@ -32,7 +31,6 @@ BATCHES=1,8
 MIN_TIME=3
 WARMUP=2
 ROUNDS=1
-PROTO=0
 CORETYPE=""
 BUILD=1
 BUILD_DIR="${QVIT_BUILD_DIR:-$ROOT/build-bench}"
@@ -48,7 +46,6 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS="${2:?}"; shift 2 ;;
     --warmup) WARMUP="${2:?}"; shift 2 ;;
     --openblas-coretype) CORETYPE="${2:?}"; shift 2 ;;
-    --proto) PROTO=1; shift ;;
     --out) OUT="${2:?}"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -72,9 +69,7 @@ for tool in node npm cmake; do command -v "$tool" >/dev/null || die "$tool not f
 
 # (1) qvit's benchmark binary.
 BIN="${QVIT_FLOAT_BENCH:-$BUILD_DIR/bench/qvit_float_bench}"
-PROTO_BIN="$(dirname "$BIN")/qvit_proto_bench"
 targets=(qvit_float_bench)
-[[ "$PROTO" == 1 ]] && targets+=(qvit_proto_bench)
 if [[ -z "${QVIT_FLOAT_BENCH:-}" && "$BUILD" == 1 ]]; then
   echo "== building qvit_float_bench in $BUILD_DIR" >&2
   if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
@@ -86,7 +81,6 @@ if [[ -z "${QVIT_FLOAT_BENCH:-}" && "$BUILD" == 1 ]]; then
     die "build failed (log: $BENCH_DIR/build.log)"
 fi
 [[ -x "$BIN" ]] || die "$BIN not found (build it, or drop --no-build, or set QVIT_FLOAT_BENCH)"
-[[ "$PROTO" == 0 || -x "$PROTO_BIN" ]] || die "$PROTO_BIN not found (needed by --proto)"
 
 # (2) The DeiT-S-shape model (random weights; torchvision VisionTransformer, opset 17).
 MODEL="$BENCH_DIR/models/deit_s_op17/model.onnx"
@@ -120,23 +114,16 @@ for ((r = 1; r <= ROUNDS; ++r)); do
   loadavg >"$RAW/ort.$r.load"
   node "$HERE/bench_ort.mjs" --model="$MODEL" --threads="$THREADS" --batches="$BATCHES" --min-time="$MIN_TIME" \
     --warmup="$WARMUP" >"$RAW/ort.$r.json" || die "bench_ort.mjs failed"
-  if [[ "$PROTO" == 1 ]]; then
-    echo "== round $r/$ROUNDS: qvit prototype kernels (load $(loadavg))" >&2
-    loadavg >"$RAW/proto.$r.load"
-    "$PROTO_BIN" --model="$MODEL" --threads="$THREADS" --batches="$BATCHES" --min_time="$MIN_TIME" \
-      --benchmark_filter='^BM_forward/attention/' --benchmark_format=json >"$RAW/proto.$r.json" 2>"$RAW/proto.$r.log" ||
-      die "qvit_proto_bench failed (log: $RAW/proto.$r.log)"
-  fi
 done
 
 # (5) Table and JSON.
-"$PY" - "$RAW" "$ROUNDS" "$BATCHES" "$THREADS" "$MODEL" "$OUT" "$ROOT" "$PROTO" "$CORETYPE" "$TORCH_OMP_WAIT" <<'PYEOF'
+"$PY" - "$RAW" "$ROUNDS" "$BATCHES" "$THREADS" "$MODEL" "$OUT" "$ROOT" "$CORETYPE" "$TORCH_OMP_WAIT" <<'PYEOF'
 import json, os, platform, statistics, subprocess, sys, time
 
-raw, rounds, batches, threads, model, out, root, proto, coretype, torch_omp_wait = sys.argv[1:]
-rounds, threads, proto = int(rounds), int(threads), proto == "1"
+raw, rounds, batches, threads, model, out, root, coretype, torch_omp_wait = sys.argv[1:]
+rounds, threads = int(rounds), int(threads)
 batches = [int(b) for b in batches.split(",")]
-engines = [("qvit", "qvit"), ("pytorch", "torch"), ("onnxruntime", "ort")] + ([("qvit_proto", "proto")] if proto else [])
+engines = [("qvit", "qvit"), ("pytorch", "torch"), ("onnxruntime", "ort")]
 
 def load(kind, r):
     with open(os.path.join(raw, f"{kind}.{r}.json")) as f:
@@ -163,7 +150,7 @@ ctx = {}
 for r in range(1, rounds + 1):
     for e, kind in engines:
         doc = load(kind, r)
-        if kind in ("qvit", "proto"):
+        if kind == "qvit":
             ips, cpu = gbench(doc, "BM_float_forward/" if kind == "qvit" else "BM_forward/attention/")
             if kind == "qvit":
                 ctx = doc["context"]
@@ -209,8 +196,6 @@ result = {
     "ratio_qvit_over_onnxruntime": ratio("qvit", "onnxruntime"),
     "target_qvit_over_onnxruntime": 0.8,
 }
-if proto:
-    result["ratio_qvit_proto_over_onnxruntime"] = ratio("qvit_proto", "onnxruntime")
 tmp = out + ".tmp"
 with open(tmp, "w") as f:
     json.dump(result, f, indent=2)
@@ -223,15 +208,11 @@ print(f"DeiT-S-shape float forward, {threads} threads, {cpu} ({os.cpu_count()} c
 print("1-min load average at each engine's start: "
       + ", ".join(f"{e} {'/'.join(f'{x:.1f}' for x in v)}" for e, v in result["load_average_1min"].items()))
 cols = ["batch", "qvit img/s", "PyTorch img/s", "ORT img/s", "qvit/PyTorch", "qvit/ORT"]
-if proto:
-    cols += ["proto img/s", "proto/ORT"]
 print("| " + " | ".join(cols) + " |")
 print("|" + "|".join("-" * (len(c) + 2) for c in cols) + "|")
 for b in batches:
     cells = [str(b), f"{ips['qvit'][b]:.2f}", f"{ips['pytorch'][b]:.2f}", f"{ips['onnxruntime'][b]:.2f}",
              f"{result['ratio_qvit_over_pytorch'][str(b)]:.2f}x", f"{result['ratio_qvit_over_onnxruntime'][str(b)]:.2f}x"]
-    if proto:
-        cells += [f"{ips['qvit_proto'][b]:.2f}", f"{result['ratio_qvit_proto_over_onnxruntime'][str(b)]:.2f}x"]
     print("| " + " | ".join(c.rjust(len(h)) for c, h in zip(cells, cols)) + " |")
 worst = min(result["ratio_qvit_over_onnxruntime"].values())
 print(f"target qvit/ORT >= 0.80x: {'met' if worst >= 0.8 else 'NOT met'} (worst {worst:.2f}x); JSON: {out}")
