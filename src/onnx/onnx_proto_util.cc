@@ -140,8 +140,12 @@ std::string UniqueNames::fresh(const std::string& base) {
 std::vector<std::string> unique_value_names(const Graph& g, UniqueNames& names) {
   std::vector<std::string> out;
   out.reserve(g.values.size());
-  for (size_t id = 0; id < g.values.size(); ++id)
-    out.push_back(names.fresh(g.values[id].name.empty() ? "v" + std::to_string(id) : g.values[id].name));
+  for (size_t id = 0; id < g.values.size(); ++id) {
+    // Unnamed values are "v<id>" (built by append: GCC 12 misreports "v" + to_string as -Wrestrict).
+    std::string name = g.values[id].name;
+    if (name.empty()) name.append("v").append(std::to_string(id));
+    out.push_back(names.fresh(name));
+  }
   return out;
 }
 
