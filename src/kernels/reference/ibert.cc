@@ -10,12 +10,8 @@ void ibert_softmax(const int32_t* in, int32_t* out, int32_t rows, int32_t cols, 
   QVIT_CHECK(rows >= 0 && cols >= 0, "ibert_softmax: negative size");
   validate(p.exp);
   validate(p.output);
-  SoftmaxRow row(cols);
-  int32_t events = 0;
-  for (int32_t r = 0; r < rows; ++r) {
-    exp_of_centered_row(in + r * cols, cols, row, [&p](int32_t i, bool& lost) { return ibert_exp(i, p.exp, lost); });
-    events += normalize_and_emit(row, cols, 0, p.output, out + r * cols);
-  }
+  const int32_t events = softmax_rows(in, out, rows, cols, 0, p.output,
+                                      [&p](int32_t i, bool& lost) { return ibert_exp(i, p.exp, lost); });
   record_truncations(stats, events, rows * cols);
 }
 

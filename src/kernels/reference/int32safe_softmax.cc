@@ -23,12 +23,7 @@ void int32safe_softmax(const int32_t* in, int32_t* out, int32_t rows, int32_t co
   for (int32_t r = 0; r < rows; ++r) {
     exp_of_centered_row(in + r * cols, cols, row, [&p](int32_t i, bool& lost) { return ibert_exp(i, p.exp, lost); });
     bool row_lost = params_lost;
-    int32_t denom = 0;
-    for (int32_t j = 0; j < cols; ++j) {
-      const Checked32 s = sat_add(denom, rshift_floor(row.e[j], sum_shift));
-      row_lost = row_lost || s.lost;
-      denom = s.value;
-    }
+    const int32_t denom = shifted_row_sum(row, cols, sum_shift, row_lost);
     int32_t* o = out + r * cols;
     for (int32_t j = 0; j < cols; ++j) {
       const Checked32 num = p.m_star >= sum_shift ? sat_shl(row.e[j], p.m_star - sum_shift)

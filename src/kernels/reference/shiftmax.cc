@@ -11,12 +11,8 @@ void shiftmax(const int32_t* in, int32_t* out, int32_t rows, int32_t cols, const
   validate(p.exp);
   validate(p.output);
   const int32_t sum_shift = shift_exp_sum_shift(p.exp, cols);
-  SoftmaxRow row(cols);
-  int32_t events = 0;
-  for (int32_t r = 0; r < rows; ++r) {
-    exp_of_centered_row(in + r * cols, cols, row, [&p](int32_t i, bool& lost) { return shift_exp(i, p.exp, lost); });
-    events += normalize_and_emit(row, cols, sum_shift, p.output, out + r * cols);
-  }
+  const int32_t events = softmax_rows(in, out, rows, cols, sum_shift, p.output,
+                                      [&p](int32_t i, bool& lost) { return shift_exp(i, p.exp, lost); });
   record_truncations(stats, events, rows * cols);
 }
 

@@ -19,14 +19,19 @@ int32_t row_max(const int32_t* row, int32_t cols) {
   return m;
 }
 
-int32_t normalize_and_emit(const SoftmaxRow& row, int32_t cols, int32_t sum_shift, const ProbOutput& o, int32_t* out) {
-  bool row_lost = false;
+int32_t shifted_row_sum(const SoftmaxRow& row, int32_t cols, int32_t sum_shift, bool& lost) {
   int32_t sum = 0;
   for (int32_t j = 0; j < cols; ++j) {
     const Checked32 s = sat_add(sum, rshift_floor(row.e[j], sum_shift));
-    row_lost = row_lost || s.lost;
+    lost = lost || s.lost;
     sum = s.value;
   }
+  return sum;
+}
+
+int32_t normalize_and_emit(const SoftmaxRow& row, int32_t cols, int32_t sum_shift, const ProbOutput& o, int32_t* out) {
+  bool row_lost = false;
+  const int32_t sum = shifted_row_sum(row, cols, sum_shift, row_lost);
   const int32_t factor = sum > 0 ? kInt32Max / sum : 0;  // sum = 0 only if every E' is 0
   const int32_t zero_out = o.format == ProbFormat::kUniform ? 0 : log2_zero_code(o.bits);
   int32_t events = 0;

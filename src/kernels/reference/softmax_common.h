@@ -35,6 +35,9 @@ struct SoftmaxRow {
   explicit SoftmaxRow(int32_t cols) : e(cols), lost(cols) {}
 };
 
+// sum_j (row.e[j] >> sum_shift), saturating; `lost` is set when it saturated.
+int32_t shifted_row_sum(const SoftmaxRow& row, int32_t cols, int32_t sum_shift, bool& lost);
+
 // Normalizes row.e with sum shift `sum_shift`, writes the row in format `o` to out and returns the
 // number of truncated elements.
 int32_t normalize_and_emit(const SoftmaxRow& row, int32_t cols, int32_t sum_shift, const ProbOutput& o, int32_t* out);
@@ -49,6 +52,20 @@ void exp_of_centered_row(const int32_t* x, int32_t cols, SoftmaxRow& row, ExpFn 
     row.e[j] = exp_fn(centered.value, lost);
     row.lost[j] = lost;
   }
+}
+
+// The row loop shared by the softmax kernels whose normalization is normalize_and_emit (Shiftmax,
+// I-BERT): exps of each max-centered row, then normalize; returns the truncated element count.
+template <class ExpFn>
+int32_t softmax_rows(const int32_t* in, int32_t* out, int32_t rows, int32_t cols, int32_t sum_shift, const ProbOutput& o,
+                     ExpFn exp_fn) {
+  SoftmaxRow row(cols);
+  int32_t events = 0;
+  for (int32_t r = 0; r < rows; ++r) {
+    exp_of_centered_row(in + r * cols, cols, row, exp_fn);
+    events += normalize_and_emit(row, cols, sum_shift, o, out + r * cols);
+  }
+  return events;
 }
 
 }  // namespace qvit::kernels::ref
