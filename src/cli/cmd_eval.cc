@@ -20,27 +20,13 @@
 
 namespace qvit::cli {
 
-namespace {
-// Truncation counts of an integer model's run, summed per op type (MLSys'23 Table 1).
-nlohmann::json truncation_per_kernel(const Graph& g, const IntRunStats& stats) {
-  std::map<std::string, std::string> op_of;
-  for (const Node& node : g.nodes) op_of.emplace(node.name, node.op);
-  std::map<std::string, kernels::TruncationStats> per_op;
-  for (const auto& [name, t] : stats.per_node) per_op[op_of.count(name) ? op_of.at(name) : "?"].add(t);
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& [op, t] : per_op)
-    a.push_back({{"op", op}, {"truncations", t.events}, {"elements", t.elements},
-                 {"truncation_ratio", t.elements ? double(t.events) / double(t.elements) : 0.0}});
-  return a;
-}
-}  // namespace
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "top-1/top-5 accuracy of a model on a labelled image set");
   struct Opts {
     std::string model, data, config, json, split, calib, nonlinear;
     int64_t limit = -1, batch = 32;
-    int m_star = 19;
+    int m_star = LoweringOptions{}.softmax_m_star;
     bool skip_bad = false, quiet = false, integer = false;
   };
   auto o = std::make_shared<Opts>();
@@ -92,7 +78,9 @@ void add_eval_command(CLI::App& app) {
       j = r.to_json();
       j["mode"] = "integer_onnx";
       j["nonlinear"] = nonlinear_family_name(int_onnx->lowered().family);
-      j["truncation_per_kernel"] = truncation_per_kernel(int_onnx->lowered().graph, stats);
+      const TruncationReport trunc = truncation_report(int_onnx->lowered().graph, stats);
+      j.update(trunc.to_json());
+      trunc.log_nonzero();
     } else if (o->calib.empty()) {
       FloatModel model(o->model, o->batch);
       r = evaluate_classifier([&](const Tensor& images) { return model.run(images); }, loader, progress);
@@ -113,8 +101,7 @@ void add_eval_command(CLI::App& app) {
                    "with float {:.2f}%",
                    nonlinear_family_name(lopt.family), r.top1(), ev.fake_quant_top1, ev.float_top1,
                    ev.agreement_fake_quant, ev.agreement_float);
-      for (const auto& k : ev.per_kernel)
-        if (k.events) spdlog::info("  truncations in {}: {} of {} ({:.4f}%)", k.op, k.events, k.elements, 100.0 * k.ratio());
+      ev.truncations.log_nonzero();
     } else {
       const CalibrationResult calib = load_calibration_result(o->calib);
       const FakeQuantEvaluation ev = evaluate_fake_quant(o->model, calib, loader, o->batch, progress);

@@ -14,7 +14,7 @@ void add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "write the calibrated model as an integer-only ONNX model (or standard QDQ ONNX)");
   struct Opts {
     std::string model, calib, output, format = "int", nonlinear;
-    int m_star = 16;
+    int m_star = LoweringOptions{}.softmax_m_star;
     int64_t batch = 1;
   };
   auto o = std::make_shared<Opts>();

@@ -1,5 +1,7 @@
 #include "eval/int_eval.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 #include <map>
 
@@ -12,6 +14,39 @@ namespace {
 double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 }  // namespace
 
+TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& stats) {
+  std::map<std::string, std::string> op_of;
+  for (const Node& node : int_graph.nodes) op_of.emplace(node.name, node.op);
+  TruncationReport r;
+  std::map<std::string, TruncationReport::Count> kernels;
+  for (const auto& [name, t] : stats.per_node) {
+    const std::string op = op_of.count(name) ? op_of.at(name) : "?";
+    r.per_layer.push_back({name, op, t.events, t.elements});
+    auto& k = kernels[op];
+    k.name = k.op = op;
+    k.events += t.events;
+    k.elements += t.elements;
+  }
+  for (auto& [op, t] : kernels) r.per_kernel.push_back(t);
+  return r;
+}
+
+nlohmann::json TruncationReport::to_json() const {
+  auto list = [](const std::vector<Count>& ts) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& t : ts)
+      a.push_back({{"name", t.name}, {"op", t.op}, {"truncations", t.events}, {"elements", t.elements},
+                   {"truncation_ratio", t.ratio()}});
+    return a;
+  };
+  return {{"truncation_per_kernel", list(per_kernel)}, {"truncation_per_layer", list(per_layer)}};
+}
+
+void TruncationReport::log_nonzero() const {
+  for (const auto& k : per_kernel)
+    if (k.events) spdlog::info("  truncations in {}: {} of {} ({:.4f}%)", k.op, k.events, k.elements, 100.0 * k.ratio());
+}
+
 nlohmann::json IntEvaluation::to_json() const {
   nlohmann::json j = integer.to_json();
   j["nonlinear"] = nonlinear_family_name(family);
@@ -19,15 +54,7 @@ nlohmann::json IntEvaluation::to_json() const {
   j["agreement_float"] = round3(agreement_float);
   j["fake_quant_top1"] = round3(fake_quant_top1);
   j["float_top1"] = round3(float_top1);
-  auto list = [](const std::vector<Truncations>& ts) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& t : ts)
-      a.push_back({{"name", t.name}, {"op", t.op}, {"truncations", t.events}, {"elements", t.elements},
-                   {"truncation_ratio", t.ratio()}});
-    return a;
-  };
-  j["truncation_per_kernel"] = list(per_kernel);
-  j["truncation_per_layer"] = list(per_layer);
+  j.update(truncations.to_json());
   nlohmann::json b = nlohmann::json::array();
   for (const auto& r : bounds)
     b.push_back({{"node", r.node}, {"kernel", r.kernel}, {"stage", r.stage}, {"worst_abs", r.worst_abs}, {"fits_int32", r.fits}});
@@ -65,19 +92,7 @@ IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationR
   ev.agreement_float = 100.0 * agree_float / n;
   ev.fake_quant_top1 = 100.0 * fq_correct / n;
   ev.float_top1 = 100.0 * float_correct / n;
-  std::map<std::string, std::string> op_of;
-  for (const Node& node : model.lowered().graph.nodes) op_of[node.name] = node.op;
-  std::map<std::string, IntEvaluation::Truncations> kernels;
-  for (const auto& [name, t] : stats.per_node) {
-    const std::string op = op_of.count(name) ? op_of[name] : "?";
-    ev.per_layer.push_back({name, op, t.events, t.elements});
-    auto& k = kernels[op];
-    k.name = op;
-    k.op = op;
-    k.events += t.events;
-    k.elements += t.elements;
-  }
-  for (auto& [op, t] : kernels) ev.per_kernel.push_back(t);
+  ev.truncations = truncation_report(model.lowered().graph, stats);
   return ev;
 }
 

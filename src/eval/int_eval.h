@@ -8,9 +8,24 @@
 #include "calib/calibration_result.h"
 #include "data/batch_loader.h"
 #include "eval/classification.h"
+#include "intgraph/int_ops.h"
 #include "intgraph/lower.h"
 
 namespace qvit {
+
+// Truncation counts of integer runs (MLSys'23 Table 1), per integer node and summed per op type.
+struct TruncationReport {
+  struct Count {
+    std::string name, op;
+    uint64_t events = 0, elements = 0;
+    double ratio() const { return elements ? double(events) / double(elements) : 0.0; }
+  };
+  std::vector<Count> per_layer, per_kernel;
+  // {"truncation_per_kernel": [...], "truncation_per_layer": [...]}
+  nlohmann::json to_json() const;
+  void log_nonzero() const;  // one info line per kernel type that truncated
+};
+TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& stats);
 
 struct IntEvaluation {
   ClassificationResult integer;
@@ -18,13 +33,7 @@ struct IntEvaluation {
   double agreement_float = 0;
   double fake_quant_top1 = 0, float_top1 = 0;
   NonlinearFamily family = NonlinearFamily::Int32Safe;
-  struct Truncations {
-    std::string name, op;
-    uint64_t events = 0, elements = 0;
-    double ratio() const { return elements ? double(events) / double(elements) : 0.0; }
-  };
-  std::vector<Truncations> per_layer;   // per integer node that counts
-  std::vector<Truncations> per_kernel;  // summed per op type
+  TruncationReport truncations;
   std::vector<KernelBoundRecord> bounds;
   nlohmann::json to_json() const;
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 #include <unordered_map>
 
 #include "kernels/reference/add.h"
@@ -367,6 +368,12 @@ const std::unordered_map<std::string, OpFn>& int_ops() {
 }  // namespace
 
 bool is_int_compute_op(const std::string& op_type) { return int_ops().count(op_type) != 0; }
+
+bool is_int_data_movement_op(const std::string& op_type) {
+  static const std::set<std::string> ops = {"Reshape", "Transpose", "Slice",    "Concat", "Gather", "Flatten",
+                                            "Squeeze", "Unsqueeze", "Identity", "Pad",    "Split"};
+  return ops.count(op_type) != 0;
+}
 
 OpFn find_int_op(const std::string& op_type) {
   auto it = int_ops().find(op_type);

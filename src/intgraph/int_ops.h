@@ -32,6 +32,8 @@ namespace qvit {
 // Kernel of an IntGraph op: the integer ops above, else the float op set's kernel (data movement).
 OpFn find_int_op(const std::string& op_type);
 bool is_int_compute_op(const std::string& op_type);
+// The default-domain ops an IntGraph may hold besides them: data movement on Int32 tensors.
+bool is_int_data_movement_op(const std::string& op_type);
 
 // Passed as the Executor's run context: truncation counts per node name.
 struct IntRunStats {

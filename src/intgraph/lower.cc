@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "intgraph/int_ops.h"
 #include "kernels/dyadic.h"
 #include "kernels/kernel_bounds.h"
 #include "kernels/kernel_params.h"
@@ -53,11 +54,7 @@ struct Meta {
   int32_t bound() const { return std::max(lo == INT32_MIN ? INT32_MAX : -lo, hi); }
 };
 
-bool is_movement(const std::string& op) {
-  static const std::set<std::string> ops = {"Reshape", "Transpose", "Slice",     "Concat", "Gather", "Flatten",
-                                            "Squeeze", "Unsqueeze", "Identity", "Pad",    "Split"};
-  return ops.count(op) != 0;
-}
+bool is_movement(const std::string& op) { return is_int_data_movement_op(op); }
 
 int32_t clamp_to_i32(double v) {
   return static_cast<int32_t>(std::clamp(v, double(INT32_MIN) + 1, double(INT32_MAX)));

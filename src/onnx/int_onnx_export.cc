@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "intgraph/int_ops.h"
 #include "onnx/onnx_proto_util.h"
 #include "util/atomic_file.h"
 
@@ -43,12 +44,6 @@ const std::map<std::string, IntOpSpec>& int_op_specs() {
   return specs;
 }
 
-// Default-domain ops an IntGraph may hold: data movement, run on Int32 tensors.
-const std::set<std::string>& movement_ops() {
-  static const std::set<std::string> ops = {"Reshape", "Transpose", "Slice",    "Concat", "Gather", "Flatten",
-                                            "Squeeze", "Unsqueeze", "Identity", "Pad",    "Split"};
-  return ops;
-}
 
 constexpr const char* kInt4WeightsKey = "qvit.int4_weights";
 
@@ -70,7 +65,7 @@ void validate_int_graph(const Graph& g, const std::string& source) {
         if (!std::holds_alternative<int64_t>(a->second) && !std::holds_alternative<std::vector<int64_t>>(a->second))
           throw Error(where + ": attribute '" + key + "' must be an int or ints");
       }
-    } else if (!movement_ops().count(node.op)) {
+    } else if (!is_int_data_movement_op(node.op)) {
       throw Error(where + ": unknown op '" + node.op + "' (not in the " + kIntOnnxFormat + " op set)");
     }
     for (int v : node.inputs)
@@ -284,7 +279,7 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& path) {
     const std::string where = path + ": " + node.describe();
     const bool qvit_domain = np.domain() == kQvitDomain;
     const bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
-    if (!(qvit_domain && int_op_specs().count(node.op)) && !(default_domain && movement_ops().count(node.op)))
+    if (!(qvit_domain && int_op_specs().count(node.op)) && !(default_domain && is_int_data_movement_op(node.op)))
       throw Error(where + ": unknown op '" + (np.domain().empty() ? "" : np.domain() + ":") + node.op + "' (not in the " +
                   kIntOnnxFormat + " op set)");
     for (const auto& a : np.attribute()) node.attrs[a.name()] = attr_from_proto(a, where);

@@ -13,9 +13,14 @@
 #include "ir/fold.h"
 #include "ir/fuse.h"
 #include "ir/op_registry.h"
+#include "onnx/onnx_proto_util.h"
 
 namespace qvit {
 namespace {
+
+using onnx_util::attr_from_proto;
+using onnx_util::dtype_from_proto;
+using onnx_util::tensor_from_proto;
 
 // IR versions this importer understands (ONNX 1.12 writes up to 8).
 constexpr int64_t kMinIrVersion = 3;
@@ -30,72 +35,6 @@ std::string read_file(const std::string& path) {
   ss << f.rdbuf();
   if (f.bad()) throw Error(path + ": read error");
   return ss.str();
-}
-
-DType dtype_from_proto(int32_t t, const std::string& where) {
-  switch (t) {
-    case onnx::TensorProto::FLOAT: return DType::Float32;
-    case onnx::TensorProto::DOUBLE: return DType::Float64;
-    case onnx::TensorProto::INT64: return DType::Int64;
-    case onnx::TensorProto::INT32: return DType::Int32;
-    case onnx::TensorProto::INT8: return DType::Int8;
-    case onnx::TensorProto::UINT8: return DType::UInt8;
-    case onnx::TensorProto::BOOL: return DType::Bool;
-    default:
-      throw Error(where + ": unsupported element type " +
-                  onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t)));
-  }
-}
-
-Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& where) {
-  if (p.data_location() == onnx::TensorProto::EXTERNAL)
-    throw Error(where + ": tensor '" + p.name() + "' uses external data, which is not supported");
-  const DType dt = dtype_from_proto(p.data_type(), where + ": tensor '" + p.name() + "'");
-  Shape shape(p.dims().begin(), p.dims().end());
-  for (int64_t d : shape)
-    if (d < 0) throw Error(where + ": tensor '" + p.name() + "' has a negative dimension");
-  Tensor t(dt, shape);
-  const size_t bytes = t.nbytes();
-  auto bad_size = [&](size_t got) {
-    return Error(where + ": tensor '" + p.name() + "' of shape " + shape_str(shape) + " holds " + std::to_string(got) +
-                 " data bytes/elements, expected " + std::to_string(bytes) + " bytes");
-  };
-  if (p.has_raw_data()) {
-    if (p.raw_data().size() != bytes) throw bad_size(p.raw_data().size());
-    if (bytes > 0) std::memcpy(t.raw(), p.raw_data().data(), bytes);
-    return t;
-  }
-  const auto n = static_cast<size_t>(t.numel());
-  auto copy_from = [&](const auto& field, auto tag) {
-    using T = decltype(tag);
-    if (static_cast<size_t>(field.size()) != n) throw bad_size(static_cast<size_t>(field.size()));
-    T* dst = reinterpret_cast<T*>(t.raw());
-    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<T>(field.Get(static_cast<int>(i)));
-  };
-  switch (dt) {
-    case DType::Float32: copy_from(p.float_data(), float{}); break;
-    case DType::Float64: copy_from(p.double_data(), double{}); break;
-    case DType::Int64: copy_from(p.int64_data(), int64_t{}); break;
-    case DType::Int32: copy_from(p.int32_data(), int32_t{}); break;
-    case DType::Int8: copy_from(p.int32_data(), int8_t{}); break;
-    case DType::UInt8: copy_from(p.int32_data(), uint8_t{}); break;
-    case DType::Bool: copy_from(p.int32_data(), uint8_t{}); break;
-  }
-  return t;
-}
-
-AttrValue attr_from_proto(const onnx::AttributeProto& a, const std::string& where) {
-  switch (a.type()) {
-    case onnx::AttributeProto::INT: return a.i();
-    case onnx::AttributeProto::FLOAT: return a.f();
-    case onnx::AttributeProto::STRING: return a.s();
-    case onnx::AttributeProto::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
-    case onnx::AttributeProto::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
-    case onnx::AttributeProto::TENSOR: return tensor_from_proto(a.t(), where);
-    default:
-      throw Error(where + ": attribute '" + a.name() + "' has unsupported type " +
-                  onnx::AttributeProto::AttributeType_Name(a.type()));
-  }
 }
 
 int64_t default_domain_opset(const onnx::ModelProto& m, const std::string& src) {

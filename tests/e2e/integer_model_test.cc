@@ -32,7 +32,7 @@ qvit::CalibrationResult calibrate_bundled(const std::string& model, const std::s
 
 uint64_t total_truncations(const qvit::IntEvaluation& ev) {
   uint64_t t = 0;
-  for (const auto& k : ev.per_kernel) t += k.events;
+  for (const auto& k : ev.truncations.per_kernel) t += k.events;
   return t;
 }
 
@@ -102,7 +102,7 @@ TEST(BundledIntegerFamilies, ShiftAndPolyRunAndCountTruncations) {
                 qvit::nonlinear_family_name(family), ev.integer.top1(), ev.agreement_fake_quant,
                 static_cast<unsigned long long>(total_truncations(ev)));
     EXPECT_GE(ev.agreement_fake_quant, 95.0) << qvit::nonlinear_family_name(family);
-    EXPECT_FALSE(ev.per_kernel.empty());
+    EXPECT_FALSE(ev.truncations.per_kernel.empty());
   }
 }
 
