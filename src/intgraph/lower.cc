@@ -131,7 +131,7 @@ class Lowerer {
     }
     for (int o : f_.outputs) {
       if (vmap_[o] < 0) throw Error(f_.source + ": output '" + f_.value(o).name + "' was not lowered");
-      const Meta& om = meta_[vmap_[o]];
+      const Meta om = meta_[vmap_[o]];
       out_.graph.outputs.push_back(vmap_[o]);
       LoweredModel::OutputScale s;
       if (om.per_channel) {
@@ -159,7 +159,8 @@ class Lowerer {
 
   Graph& ig() { return out_.graph; }
 
-  int new_value(const std::string& name, const Shape& shape, DType dt = DType::Int32) {
+  // Shapes are taken by value: callers pass shapes of values in the graph being grown.
+  int new_value(const std::string& name, Shape shape, DType dt = DType::Int32) {
     Value v;
     v.name = name;
     v.shape = shape;
@@ -177,7 +178,7 @@ class Lowerer {
     vmap_[fid] = iid;
     meta_[iid] = m;
   }
-  int emit(const std::string& op, const std::string& name, std::vector<int> inputs, const Shape& out_shape,
+  int emit(const std::string& op, const std::string& name, std::vector<int> inputs, Shape out_shape,
            std::map<std::string, AttrValue> attrs = {}) {
     Node n;
     n.op = op;
@@ -207,7 +208,7 @@ class Lowerer {
 
   // Requantizes int value `iv` onto grid `p` (scale p.scale, clamp range of p).
   int requantize_to(int iv, const QuantParams& p, const std::string& name) {
-    const Meta& m = meta_[iv];
+    const Meta m = meta_[iv];  // a copy: emitting nodes grows meta_
     const ref::ClampRange r = grid_range(p);
     std::vector<Requant> rq;
     int axis = -1;
@@ -233,7 +234,7 @@ class Lowerer {
   void apply_point(int fid, const Node& producer) {
     const QuantParams& p = points_.at(fid)->params;
     const int iv = vmap_[fid];
-    const Meta& m = meta_[iv];
+    const Meta m = meta_[iv];  // a copy: emitting nodes grows meta_
     if (p.scheme == QuantScheme::LogSqrt2) {
       if (!(m.grid && same_grid(m.point, p)))
         throw Error(producer.describe() + ": a log-sqrt2 quantization point is only supported on a Softmax output");
@@ -286,7 +287,7 @@ class Lowerer {
   // to a wide grid at the largest channel scale (every channel keeps at least its own precision
   // relative to the coarsest one; magnitudes do not grow).
   int settle(int fid, int iv, const std::string& name) {
-    const Meta& m = meta_[iv];
+    const Meta m = meta_[iv];  // a copy: emitting nodes grows meta_
     if (!m.per_channel) return iv;
     if (auto p = point_ahead(fid)) return requantize_to(iv, *p, name);
     const double top = *std::max_element(m.scales.begin(), m.scales.end());
