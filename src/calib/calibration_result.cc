@@ -63,7 +63,7 @@ std::string CalibrationResult::to_json() const {
   json sm = json::array();
   for (const auto& m : softmax)
     sm.push_back({{"node", m.node}, {"cols", m.cols}, {"m_star", m.m_star}, {"output_oriented", m.output_oriented},
-                  {"mse_best", m.mse_best}, {"mse", m.mse}});
+                  {"smallest_gap", m.smallest_gap}, {"mse_best", m.mse_best}, {"mse", m.mse}});
   j["softmax"] = sm;
   return j.dump(1) + "\n";
 }
@@ -130,12 +130,13 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
     if (!sm.is_array()) f.fail("softmax", "expected an array");
     for (size_t i = 0; i < sm.size(); ++i) {
       const std::string fld = "softmax[" + std::to_string(i) + "]";
-      f.reject_unknown_keys(sm[i], {"node", "cols", "m_star", "output_oriented", "mse_best", "mse"}, fld + ".");
+      f.reject_unknown_keys(sm[i], {"node", "cols", "m_star", "output_oriented", "smallest_gap", "mse_best", "mse"}, fld + ".");
       SoftmaxMStar m;
       m.node = f.string(f.require(sm[i], "node", fld + "."), fld + ".node");
       m.cols = f.integer(f.require(sm[i], "cols", fld + "."), fld + ".cols", 1, int64_t{1} << 30);
       m.m_star = static_cast<int32_t>(f.integer(f.require(sm[i], "m_star", fld + "."), fld + ".m_star", 1, 30));
       m.output_oriented = static_cast<int32_t>(f.integer(f.require(sm[i], "output_oriented", fld + "."), fld + ".output_oriented", 1, 30));
+      m.smallest_gap = static_cast<int32_t>(f.integer(f.require(sm[i], "smallest_gap", fld + "."), fld + ".smallest_gap", 1, 30));
       m.mse_best = static_cast<int32_t>(f.integer(f.require(sm[i], "mse_best", fld + "."), fld + ".mse_best", 1, 30));
       m.mse = f.number(f.require(sm[i], "mse", fld + "."), fld + ".mse", 0, 1e30);
       r.softmax.push_back(std::move(m));

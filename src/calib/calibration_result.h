@@ -40,8 +40,9 @@ struct ActivationQuant {
 struct SoftmaxMStar {
   std::string node;          // Softmax node name
   int64_t cols = 0;          // row length
-  int32_t m_star = 0;        // chosen (recipe softmax.m_star: "output", "mse" or a number)
-  int32_t output_oriented = 0;
+  int32_t m_star = 0;        // chosen (recipe softmax.m_star: "output", "gap", "mse" or a number)
+  int32_t output_oriented = 0;  // provable: no nonzero exp divides to 0 on any input
+  int32_t smallest_gap = 0;     // the paper's: ulp below the smallest probability gap seen
   int32_t mse_best = 0;
   double mse = 0;            // float-vs-integer softmax MSE at mse_best, on calibration rows
 };

@@ -220,10 +220,15 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
     m.node = g.nodes[node].name;
     m.cols = sample.cols();
     m.output_oriented = m_star_output_oriented(m.cols);
+    m.smallest_gap = m_star_smallest_gap(sample);
     const MStarMse best = m_star_min_mse(sample);
     m.mse_best = best.m_star;
     m.mse = best.mse;
-    m.m_star = recipe.m_star_rule == "fixed" ? recipe.m_star_fixed : recipe.m_star_rule == "mse" ? m.mse_best : m.output_oriented;
+    const std::string& rule = recipe.m_star_rule;
+    m.m_star = rule == "fixed" ? recipe.m_star_fixed
+             : rule == "mse"   ? m.mse_best
+             : rule == "gap"   ? m.smallest_gap
+                               : m.output_oriented;
     result.softmax.push_back(m);
   }
   for (const auto& w : plan.weights) {

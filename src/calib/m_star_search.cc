@@ -21,18 +21,44 @@ int32_t m_star_output_oriented(int64_t cols) {
   return std::min<int32_t>(30, (need + 1) / 2);
 }
 
-MStarMse m_star_min_mse(const SoftmaxRowSample& sample, int32_t lo, int32_t hi) {
+namespace {
+// Float softmax of every sampled row, in double.
+std::vector<double> float_softmax(const SoftmaxRowSample& sample) {
   const int64_t cols = sample.cols(), rows = sample.rows();
   const std::vector<float>& x = sample.data();
-  // Float reference probabilities.
-  std::vector<double> ref(x.size());
+  std::vector<double> p(x.size());
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x.data() + r * cols;
     const double mx = *std::max_element(row, row + cols);
     double sum = 0;
-    for (int64_t j = 0; j < cols; ++j) sum += ref[r * cols + j] = std::exp(double(row[j]) - mx);
-    for (int64_t j = 0; j < cols; ++j) ref[r * cols + j] /= sum;
+    for (int64_t j = 0; j < cols; ++j) sum += p[r * cols + j] = std::exp(double(row[j]) - mx);
+    for (int64_t j = 0; j < cols; ++j) p[r * cols + j] /= sum;
   }
+  return p;
+}
+}  // namespace
+
+int32_t m_star_smallest_gap(const SoftmaxRowSample& sample) {
+  const std::vector<double> p = float_softmax(sample);
+  const int64_t cols = sample.cols();
+  double gap = 1.0;
+  std::vector<double> row(static_cast<size_t>(cols) + 1);
+  for (int64_t r = 0; r < sample.rows(); ++r) {
+    row[0] = 0.0;
+    std::copy(p.begin() + r * cols, p.begin() + (r + 1) * cols, row.begin() + 1);
+    std::sort(row.begin(), row.end());
+    for (size_t j = 1; j < row.size(); ++j)
+      if (row[j] > row[j - 1]) gap = std::min(gap, row[j] - row[j - 1]);
+  }
+  for (int32_t m = 1; m <= 30; ++m)
+    if (std::ldexp(1.0, -m) < gap) return m;
+  return 30;
+}
+
+MStarMse m_star_min_mse(const SoftmaxRowSample& sample, int32_t lo, int32_t hi) {
+  const int64_t cols = sample.cols(), rows = sample.rows();
+  const std::vector<float>& x = sample.data();
+  const std::vector<double> ref = float_softmax(sample);
   MStarMse best{lo, std::numeric_limits<double>::infinity()};
   std::vector<int32_t> q(x.size()), p(x.size());
   for (int32_t m = lo; m <= hi; ++m) {

@@ -2,10 +2,13 @@
 // M* per softmax layer for the int32-safe softmax (MLSys'23 "Practical Edge Kernels", Sec. 3.1.2):
 // the kernel requantizes its input to the scale at which the i-exp maximum stays below 2^(31−M*),
 // then shifts the exps left by M* and divides once. Larger M* means finer probabilities but coarser
-// logits. Two choices, both recorded in the CalibrationResult:
-//  - output-oriented: the smallest M* whose unit in the last place is below the smallest nonzero
-//    probability the kernel can produce, 1/(cols·e_max) with e_max < 2^(31−M*): 2M* ≥ 30 + ⌈log2 cols⌉.
-//    Then no nonzero exp ever divides to 0 — zero truncations on any input, provably;
+// logits. The choices, all recorded in the CalibrationResult:
+//  - output-oriented, as the paper states it: the smallest M* whose unit in the last place 2^−M* is
+//    below the smallest gap δ_min between the float probabilities seen in a calibration row (sorted,
+//    0 included, so the smallest probability counts as a gap too);
+//  - output-oriented, provable: the smallest M* whose ulp is below the smallest nonzero probability
+//    the kernel can produce, 1/(cols·e_max) with e_max < 2^(31−M*): 2M* ≥ 30 + ⌈log2 cols⌉. Then no
+//    nonzero exp ever divides to 0 — zero truncations on any input, not only on the data seen;
 //  - MSE: the M* in [8, 24] with the lowest mean squared error between the float softmax and the
 //    int32-safe kernel on rows of the calibration logits (quantized at that M*'s input scale).
 #include <cstdint>
@@ -32,6 +35,8 @@ class SoftmaxRowSample {
 };
 
 int32_t m_star_output_oriented(int64_t cols);
+// The smallest M* in [1, 30] with 2^−M* < δ_min of the sampled rows (30 if no gap is that large).
+int32_t m_star_smallest_gap(const SoftmaxRowSample& rows);
 
 struct MStarMse {
   int32_t m_star = 0;

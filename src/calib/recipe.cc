@@ -102,7 +102,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
         r.m_star_rule = "fixed";
         r.m_star_fixed = static_cast<int>(f.integer(s["m_star"], "softmax.m_star", 1, 30));
       } else {
-        r.m_star_rule = f.choice(s["m_star"], "softmax.m_star", {"output", "mse"});
+        r.m_star_rule = f.choice(s["m_star"], "softmax.m_star", {"output", "gap", "mse"});
       }
     }
     r.softmax_bits = s.contains("bits") ? static_cast<int>(f.integer(s["bits"], "softmax.bits", 2, 8)) : r.activation_bits;

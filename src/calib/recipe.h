@@ -34,7 +34,8 @@ struct Recipe {
   // Softmax output: uniform (activation bits) or the log-√2 quantizer.
   bool softmax_log_sqrt2 = false;
   int softmax_bits = 8;
-  // M* of the int32-safe softmax: "output" (provably truncation-free), "mse", or a fixed number.
+  // M* of the int32-safe softmax: "output" (provably truncation-free), "gap" (ulp below the smallest
+  // probability gap seen), "mse", or a fixed number.
   std::string m_star_rule = "output";
   int m_star_fixed = 0;
   // Post-LayerNorm activations.
