@@ -136,7 +136,9 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
       m.cols = f.integer(f.require(sm[i], "cols", fld + "."), fld + ".cols", 1, int64_t{1} << 30);
       m.m_star = static_cast<int32_t>(f.integer(f.require(sm[i], "m_star", fld + "."), fld + ".m_star", 1, 30));
       m.output_oriented = static_cast<int32_t>(f.integer(f.require(sm[i], "output_oriented", fld + "."), fld + ".output_oriented", 1, 30));
-      m.smallest_gap = static_cast<int32_t>(f.integer(f.require(sm[i], "smallest_gap", fld + "."), fld + ".smallest_gap", 1, 30));
+      // Recorded since the gap rule was added; files written before it lack it (0: not recorded).
+      if (sm[i].contains("smallest_gap"))
+        m.smallest_gap = static_cast<int32_t>(f.integer(sm[i]["smallest_gap"], fld + ".smallest_gap", 1, 30));
       m.mse_best = static_cast<int32_t>(f.integer(f.require(sm[i], "mse_best", fld + "."), fld + ".mse_best", 1, 30));
       m.mse = f.number(f.require(sm[i], "mse", fld + "."), fld + ".mse", 0, 1e30);
       r.softmax.push_back(std::move(m));
