@@ -2,6 +2,8 @@
 // calibration results validate strictly.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 
 #include "calib/calibration_result.h"
@@ -119,11 +121,19 @@ TEST(CalibrationResult, JsonRoundTripAndVersionCheck) {
   c.weights.push_back({"qkv", {QuantScheme::Symmetric, 4, 1, {0.1f, 0.2f}, {}}});
   c.activations.push_back({"x", "input", QuantParams{QuantScheme::Asymmetric, 6, 0.05f, 12}, -0.6f, 2.5f});
   c.activations.push_back({"p", "softmax", QuantParams{QuantScheme::LogSqrt2, 4, 1.0f, 0}, 0.0f, 1.0f});
+  c.softmax.push_back({"attn/Softmax", 197, 19, 19, 29, 13, 2.5e-8});
   const std::string text = c.to_json();
   const CalibrationResult r = parse_calibration_result(text, "c.json");
   EXPECT_EQ(r.to_json(), text);
   EXPECT_EQ(r.recipe.clip_k, 2.5);
   EXPECT_EQ(r.activations[1].params.scheme, QuantScheme::LogSqrt2);
+  ASSERT_EQ(r.softmax.size(), 1u);
+  EXPECT_EQ(r.softmax[0].m_star, 19);
+  EXPECT_EQ(r.softmax[0].smallest_gap, 29);
+  // Files written before the gap rule existed lack "smallest_gap" and still load.
+  nlohmann::json older = nlohmann::json::parse(text);
+  ASSERT_EQ(older["softmax"][0].erase("smallest_gap"), 1u);
+  EXPECT_EQ(parse_calibration_result(older.dump(), "c.json").softmax.at(0).smallest_gap, 0);
   std::string wrong = text;
   wrong.replace(wrong.find("qvit.calib/1"), 12, "qvit.calib/9");
   EXPECT_THROW(parse_calibration_result(wrong, "c.json"), Error);
