@@ -171,6 +171,16 @@ TEST_F(IntExport, EvalRunsTheExportedModelLikeTheInMemoryOne) {
   EXPECT_EQ(j.at("top1"), nlohmann::json::parse(direct.out).at("top1"));
 }
 
+TEST_F(IntExport, InspectSummarizesTheIntegerModel) {
+  const CliResult r = cli("inspect " + exported(kDeitW8A8, "int").string() + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("integer_only"), true);
+  EXPECT_GT(j.at("parameters").get<int64_t>(), 0);   // the integer weights
+  EXPECT_GT(j.at("ops").at("QMatMul").get<int>(), 0);
+  EXPECT_EQ(j.at("inputs").at(0).at("dtype"), "int32");
+}
+
 TEST_F(IntExport, DamagedExportsAreRefusedWithOneClearLine) {
   using qvit::testing::IntOnnxDamage;
   const struct {
