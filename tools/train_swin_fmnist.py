@@ -19,22 +19,15 @@ Outputs:
   /tmp/qvit_ckpt/swin_fmnist.pt    (state_dict, outside the repo)
 """
 import argparse
-import json
 import os
-import shlex
 import sys
-import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torchvision.models import swin_transformer as tvswin
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fmnist  # noqa: E402
-from train_deit_fmnist import augment_desc, export_onnx, train, write_json  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import fmnist_training as training  # noqa: E402
 
 
 def build_swin(patch=2, embed_dim=48, depths=(2, 2), heads=(2, 4), window=7, mlp_ratio=4.0,
@@ -89,18 +82,7 @@ def check_shift_active(model, img=28):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=fmnist.DEFAULT_ROOT)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1.5e-3)
-    ap.add_argument("--min-lr", type=float, default=1e-5)
-    ap.add_argument("--weight-decay", type=float, default=0.05)
-    ap.add_argument("--warmup-epochs", type=float, default=0.3)
-    ap.add_argument("--label-smoothing", type=float, default=0.1)
-    ap.add_argument("--clip-grad", type=float, default=1.0)
-    ap.add_argument("--no-augment", action="store_true", help="no augmentation at all")
-    ap.add_argument("--crop-pad", type=int, default=0, help="random 28x28 crop from the image zero-padded by this (0: no crop)")
-    ap.add_argument("--no-flip", action="store_true", help="no random horizontal flip")
+    training.add_training_args(ap, "swin_fmnist", epochs=8, opset=17)
     ap.add_argument("--patch", type=int, default=4)
     ap.add_argument("--embed-dim", type=int, default=48)
     ap.add_argument("--depths", default="2,2")
@@ -108,106 +90,33 @@ def main():
     ap.add_argument("--window", type=int, default=4)
     ap.add_argument("--mlp-ratio", type=float, default=4.0)
     ap.add_argument("--stochastic-depth", type=float, default=0.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--train-limit", type=int, default=0, help="use only the first N train images (smoke tests)")
-    ap.add_argument("--eval-every", type=int, default=0, help="evaluate on the test split every N epochs (logging only)")
-    ap.add_argument("--opset", type=int, default=17)
-    ap.add_argument("--onnx", default=os.path.join(REPO, "models", "swin_fmnist.onnx"))
-    ap.add_argument("--metrics", default=os.path.join(REPO, "models", "swin_fmnist.metrics.json"))
-    ap.add_argument("--ckpt", default="/tmp/qvit_ckpt/swin_fmnist.pt")
-    ap.add_argument("--resume-from", default="", help="skip training, load this state_dict and export/evaluate")
     args = ap.parse_args()
-
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    torch.set_num_threads(args.threads)
-
-    def log(msg):
-        print(msg, flush=True)
+    train_x, train_y, test_x, test_y = training.prepare(args)
 
     depths = [int(v) for v in args.depths.split(",")]
     heads = [int(v) for v in args.heads.split(",")]
-    train_x, train_y = fmnist.load_split(args.data, "train")
-    test_x, test_y = fmnist.load_split(args.data, "t10k")
-    if args.train_limit:
-        train_x, train_y = train_x[:args.train_limit], train_y[:args.train_limit]
-    args._test = (test_x, test_y)
 
     model = build_swin(args.patch, args.embed_dim, depths, heads, args.window, args.mlp_ratio,
                        args.stochastic_depth)
-    nparams = sum(p.numel() for p in model.parameters())
-    log(f"Swin patch {args.patch} embed_dim {args.embed_dim} depths {depths} heads {heads} window {args.window} "
-        f"mlp_ratio {args.mlp_ratio}: {nparams} parameters; train {len(train_y)} images")
+    training.log(f"Swin patch {args.patch} embed_dim {args.embed_dim} depths {depths} heads {heads} window {args.window} "
+                 f"mlp_ratio {args.mlp_ratio}: {training.parameter_count(model)} parameters; train {len(train_y)} images")
     report = shift_report(model)
     for name, grid, ws, eff in report:
-        log(f"  {name}: grid {grid[0]}x{grid[1]} window {ws[0]}x{ws[1]} effective shift {eff}")
+        training.log(f"  {name}: grid {grid[0]}x{grid[1]} window {ws[0]}x{ws[1]} effective shift {eff}")
     rolls = check_shift_active(model)
     n_shifted = sum(1 for _, _, _, eff in report if sum(eff) > 0)
-    log(f"  torch.roll calls in one forward: {rolls} (expected 2 per shifted block, {n_shifted} shifted blocks)")
+    training.log(f"  torch.roll calls in one forward: {rolls} (expected 2 per shifted block, {n_shifted} shifted blocks)")
     if n_shifted == 0 or len(rolls) != 2 * n_shifted:
         raise SystemExit("error: the shifted-window attention path is not exercised by this configuration")
 
-    t0 = time.time()
-    c0 = time.process_time()
-    train_cpu = None
-    if args.resume_from:
-        model.load_state_dict(torch.load(args.resume_from, map_location="cpu"))
-        train_time = None
-    else:
-        train(model, args, train_x, train_y, log)
-        train_time = time.time() - t0
-        train_cpu = time.process_time() - c0
-        log(f"training wall time: {train_time:.1f} s ({train_time / 60:.1f} min), process CPU time {train_cpu:.0f} s")
-        os.makedirs(os.path.dirname(args.ckpt), exist_ok=True)
-        torch.save(model.state_dict(), args.ckpt)
-        log(f"checkpoint: {args.ckpt}")
-
-    m = fmnist.evaluate(model, test_x, test_y)
-    log(f"float (PyTorch, eval) on {m['samples']} test images: top-1 {m['top1']:.2f}% "
-        f"({m['correct']} correct), top-5 {m['top5']:.2f}%")
-
-    os.makedirs(os.path.dirname(args.onnx), exist_ok=True)
-    export_onnx(model, args.onnx, args.opset)
-    log(f"exported {args.onnx} (opset {args.opset}, checker ok, {os.path.getsize(args.onnx)} bytes)")
-
-    old = {}
-    if args.resume_from and os.path.exists(args.metrics):
-        with open(args.metrics) as f:
-            old = json.load(f)
-    metrics = {
-        "model": "swin_fmnist",
-        "onnx": os.path.relpath(args.onnx, REPO) if args.onnx.startswith(REPO) else args.onnx,
-        "onnx_sha256": fmnist.file_sha256(args.onnx),
-        "opset": args.opset,
-        "framework": f"torch {torch.__version__}",
-        "split": "t10k",
-        "samples": m["samples"],
-        "top1": round(m["top1"], 2),
-        "top5": round(m["top5"], 2),
-        "correct": m["correct"],
-        "correct_top5": m["correct_top5"],
-        "params": nparams,
-        "hyperparameters": {"class": "torchvision.models.swin_transformer.SwinTransformer",
-                            "img_size": 28, "in_chans": 1, "patch": args.patch, "embed_dim": args.embed_dim,
-                            "depths": depths, "heads": heads, "window": args.window, "mlp_ratio": args.mlp_ratio,
-                            "stochastic_depth": args.stochastic_depth, "num_classes": 10,
-                            "layernorm_eps": 1e-5, "gelu": "exact (erf)",
-                            "blocks": [{"name": n, "grid": list(g), "window": list(w), "shift": list(e)}
-                                       for n, g, w, e in report]},
-        "training": {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": "AdamW",
-                     "lr": args.lr, "min_lr": args.min_lr, "schedule": "linear warmup + cosine",
-                     "warmup_epochs": args.warmup_epochs, "weight_decay": args.weight_decay,
-                     "label_smoothing": args.label_smoothing, "clip_grad": args.clip_grad,
-                     "augment": augment_desc(args),
-                     "seed": args.seed, "threads": args.threads, "train_images": int(len(train_y))},
-        "train_time_s": round(train_time, 1) if train_time is not None else old.get("train_time_s"),
-        "train_cpu_s": round(train_cpu, 1) if train_cpu is not None else old.get("train_cpu_s"),
-        "command": old.get("command") if args.resume_from else
-        "tools/train_swin_fmnist.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-    }
-    write_json(args.metrics, metrics)
-    log(f"metrics: {args.metrics}")
+    hyperparameters = {"class": "torchvision.models.swin_transformer.SwinTransformer",
+                       "img_size": 28, "in_chans": 1, "patch": args.patch, "embed_dim": args.embed_dim,
+                       "depths": depths, "heads": heads, "window": args.window, "mlp_ratio": args.mlp_ratio,
+                       "stochastic_depth": args.stochastic_depth, "num_classes": 10,
+                       "layernorm_eps": 1e-5, "gelu": "exact (erf)",
+                       "blocks": [{"name": n, "grid": list(g), "window": list(w), "shift": list(e)}
+                                  for n, g, w, e in report]}
+    training.train_evaluate_export(args, "swin_fmnist", model, hyperparameters, train_x, train_y, test_x, test_y)
 
 
 if __name__ == "__main__":
