@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 #include <optional>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -53,8 +52,6 @@ struct Meta {
   QuantParams point;
   int32_t bound() const { return std::max(lo == INT32_MIN ? INT32_MAX : -lo, hi); }
 };
-
-bool is_movement(const std::string& op) { return is_int_data_movement_op(op); }
 
 int32_t clamp_to_i32(double v) {
   return static_cast<int32_t>(std::clamp(v, double(INT32_MIN) + 1, double(INT32_MAX)));
@@ -260,7 +257,7 @@ class Lowerer {
         return std::nullopt;
       const Node& c = f_.nodes[consumers_[fid][0]];
       if (c.outputs.size() != 1) return std::nullopt;
-      if (is_movement(c.op) && c.inputs[0] == fid) {
+      if (is_int_data_movement_op(c.op) && c.inputs[0] == fid) {
         fid = c.outputs[0];
       } else if (auto s = scalar_factor(c, fid)) {
         factor /= *s;  // y = x·s: a grid step of δ on y is δ/s on x
@@ -319,7 +316,7 @@ class Lowerer {
     if (op == "Add") return lower_add(node);
     if (op == "Mul" || op == "Div") return lower_scale(node);
     if (op == "GlobalAveragePool" || op == "ReduceMean") return lower_mean(node);
-    if (is_movement(op)) return lower_movement(node);
+    if (is_int_data_movement_op(op)) return lower_movement(node);
     throw Error("op " + op + " has no integer lowering");
   }
 
