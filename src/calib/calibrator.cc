@@ -10,7 +10,7 @@
 #include "calib/quant_plan.h"
 #include "calib/reparam.h"
 #include "data/batch_loader.h"
-#include "data/subset.h"
+#include "data/image.h"
 #include "ir/executor.h"
 #include "onnx/onnx_import.h"
 #include "util/progress.h"
@@ -88,22 +88,54 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
   if (dataset.size() < n)
     throw Error(dataset.description() + ": has " + std::to_string(dataset.size()) + " images, calibration asks for " +
                 std::to_string(n));
-  std::vector<int64_t> indices;
+  // Candidates in the order they are taken: dataset order, or round robin over the classes (so
+  // 32 images of a 10-class set are 4 or 3 of each class).
+  std::vector<int64_t> order;
   if (options.first_n) {
-    indices = data::select_first(dataset, n);
+    for (int64_t i = 0; i < dataset.size(); ++i) order.push_back(i);
   } else {
-    // Round robin over classes, so 32 images of a 10-class set are 4 or 3 of each class.
     std::map<int64_t, std::vector<int64_t>> by_class;
     for (int64_t i = 0; i < dataset.size(); ++i) by_class[dataset.label(i)].push_back(i);
-    for (size_t round = 0; static_cast<int64_t>(indices.size()) < n; ++round)
+    for (size_t round = 0; order.size() < static_cast<size_t>(dataset.size()); ++round)
       for (const auto& [label, members] : by_class)
-        if (round < members.size() && static_cast<int64_t>(indices.size()) < n) indices.push_back(members[round]);
+        if (round < members.size()) order.push_back(members[round]);
   }
-  const int64_t batch = calibration_batch(n);
+  std::vector<int64_t> indices;
+  std::vector<float> probe(static_cast<size_t>(dataset.sample_numel()));
+  for (size_t k = 0; k < order.size() && static_cast<int64_t>(indices.size()) < n; ++k) {
+    if (options.skip_bad) {
+      try {
+        dataset.load(order[k], probe.data());
+      } catch (const data::BadImageError& e) {
+        spdlog::warn("skipped: {}", e.what());
+        continue;
+      }
+    }
+    indices.push_back(order[k]);
+  }
+  if (static_cast<int64_t>(indices.size()) < n)
+    throw Error(dataset.description() + ": only " + std::to_string(indices.size()) + " readable images, calibration asks for " +
+                std::to_string(n));
+  int64_t batch = options.batch > 0 ? options.batch : calibration_batch(n);
   ImportOptions iopt;
   iopt.batch = batch;
   Graph g = import_onnx(model_path, iopt);
   if (g.inputs.size() != 1) throw Error(model_path + ": calibration supports models with one input");
+  if (g.value(g.inputs[0]).shape.empty()) throw Error(model_path + ": the model input has no batch dimension");
+  if (const int64_t fixed = g.value(g.inputs[0]).shape[0]; fixed != batch) {
+    // Exported with a fixed batch: run in chunks of it. Observers must never see padding rows, so
+    // a short last chunk is completed with repeats of the first calibration images.
+    batch = fixed;
+    const int64_t extra = (batch - static_cast<int64_t>(indices.size()) % batch) % batch;
+    if (extra)
+      spdlog::info("{}: the model has a fixed batch of {}; the last chunk repeats {} of the {} calibration images",
+                   model_path, batch, extra, n);
+    for (int64_t i = 0; i < extra; ++i) indices.push_back(indices[static_cast<size_t>(i % n)]);
+  } else if (n % batch != 0) {
+    throw Error("--batch " + std::to_string(batch) + " does not divide --samples " + std::to_string(n) +
+                " (calibration batches must be full, so that no padding reaches an observer)");
+  }
+  const int64_t observed = static_cast<int64_t>(indices.size());
 
   CalibrationResult result;
   result.model = model_path;
@@ -167,7 +199,7 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
     ValueTap tap;
     for (size_t i = 0; i < plan.activations.size(); ++i) {
       const ActivationPoint& p = plan.activations[i];
-      const int64_t total = shape_numel(g.value(p.value).shape) / batch * n;
+      const int64_t total = shape_numel(g.value(p.value).shape) / batch * observed;
       if (wants_percentile(p)) pct[i] = std::make_unique<PercentileObserver>(recipe.percentile_low, recipe.percentile_high, total);
       tap.taps[p.value] = [&, i](const Tensor& t) {
         minmax[i].observe(t.data<float>(), t.numel());
@@ -176,7 +208,7 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
     }
     for (auto& [node, sample] : softmax_rows) {
       const int v = g.nodes[node].inputs[0];
-      const int64_t cols = sample.cols(), rows_total = shape_numel(g.value(v).shape) / cols / batch * n;
+      const int64_t cols = sample.cols(), rows_total = shape_numel(g.value(v).shape) / cols / batch * observed;
       const int64_t stride = std::max<int64_t>(1, rows_total / kSoftmaxRows);
       if (tap.taps.count(v)) throw InternalError("softmax input is also an activation point");
       tap.taps[v] = [&s = sample, cols, stride](const Tensor& t) { s.observe(t.data<float>(), t.numel() / cols, stride); };

@@ -20,6 +20,11 @@ struct CalibrateOptions {
   // order) unless `first_n`, which takes the first N in dataset order.
   bool first_n = false;
   bool progress = true;
+  // Skip undecodable images (each logged as a warning) and take the next candidates instead.
+  bool skip_bad = false;
+  // Images per forward pass; 0: the largest divisor of `samples` up to 32. Must divide `samples`
+  // (a model exported with a fixed batch always runs at that batch instead).
+  int64_t batch = 0;
 };
 
 CalibrationResult calibrate(const std::string& model_path, const data::Dataset& dataset, const Recipe& recipe,

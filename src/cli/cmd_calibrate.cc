@@ -13,8 +13,8 @@ void add_calibrate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("calibrate", "decide every scale and zero point from a few real images");
   struct Opts {
     std::string model, data, config, recipe, output, split, observer;
-    int64_t samples = -1;
-    bool first_n = false, quiet = false;
+    int64_t samples = -1, batch = 0;
+    bool first_n = false, quiet = false, skip_bad = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model")->required();
@@ -24,7 +24,10 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--recipe", o->recipe, "recipe JSON (configs/recipes/*.json)")->required();
   cmd->add_option("--observer", o->observer, "override the recipe's activation observer")
       ->check(CLI::IsMember({"minmax", "percentile", "mse"}));
-  cmd->add_option("--samples", o->samples, "number of calibration images (default: the recipe's)");
+  cmd->add_option("--samples", o->samples, "number of calibration images (default: the recipe's)")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--batch", o->batch, "images per forward pass; must divide --samples (default: the largest divisor up to 32)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_flag("--skip-bad", o->skip_bad, "skip unreadable images (with a warning) and take the next ones instead");
   cmd->add_flag("--first", o->first_n, "take the first N images in dataset order (default: class-balanced round robin)");
   cmd->add_option("-o,--output", o->output, "calibration result to write (.calib.json)")->required();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
@@ -45,6 +48,8 @@ void add_calibrate_command(CLI::App& app) {
     CalibrateOptions copt;
     copt.samples = o->samples > 0 ? o->samples : recipe.samples;
     copt.first_n = o->first_n;
+    copt.batch = o->batch;
+    copt.skip_bad = o->skip_bad;
     copt.progress = !o->quiet;
     const auto t0 = std::chrono::steady_clock::now();
     const CalibrationResult r = calibrate(o->model, *dataset, recipe, copt);

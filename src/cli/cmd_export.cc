@@ -36,6 +36,9 @@ void add_export_command(CLI::App& app) {
   cmd->callback([o] {
     const CalibrationResult calib = load_calibration_result(o->calib);
     const Graph g = load_reparameterized(o->model, calib, o->batch, false);
+    // A model exported with a fixed batch keeps it.
+    const int64_t batch = g.value(g.inputs.at(0)).shape.at(0);
+    if (batch != o->batch) spdlog::info("{}: the model has a fixed batch of {}; --batch {} does not apply", o->model, batch, o->batch);
     std::string what;
     size_t nodes = 0;
     if (o->format == "int") {
@@ -46,7 +49,7 @@ void add_export_command(CLI::App& app) {
       save_int_onnx(lowered, o->output,
                     "qvit integer-only export of " + o->model + " (sha256 " + calib.model_sha256 + "), calibration " + o->calib +
                         " (recipe " + calib.recipe.name + "), nonlinear " + nonlinear_family_name(lopt.family) + ", batch " +
-                        std::to_string(o->batch));
+                        std::to_string(batch));
       nodes = lowered.graph.nodes.size();
       what = std::string("integer-only (") + nonlinear_family_name(lopt.family) + ")";
     } else {
@@ -56,7 +59,7 @@ void add_export_command(CLI::App& app) {
       what = "QDQ (" + std::to_string(s.weights) + " quantized weights, " + std::to_string(s.activation_points) +
              " activation points)";
     }
-    spdlog::info("{} + {} → {}: {} model, {} IR nodes, batch {}, {:.2f} MB", o->model, o->calib, o->output, what, nodes, o->batch,
+    spdlog::info("{} + {} → {}: {} model, {} IR nodes, batch {}, {:.2f} MB", o->model, o->calib, o->output, what, nodes, batch,
                  static_cast<double>(std::filesystem::file_size(o->output)) / 1e6);
   });
 }

@@ -47,11 +47,12 @@ void add_inspect_command(CLI::App& app) {
     }
     const auto unsupported = find_unsupported_nodes(*model);
     if (!unsupported.empty()) {
-      nlohmann::json j = {{"model", *model}, {"unsupported", unsupported}};
-      if (*json_out) std::cout << j.dump(2) << "\n";
-      std::string list;
-      for (const auto& u : unsupported) list += (list.empty() ? "" : ", ") + u;
-      throw Error(*model + ": " + std::to_string(unsupported.size()) + " unsupported node(s): " + list);
+      if (*json_out) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& u : unsupported) list.push_back({{"op", u.op}, {"node", u.node}});
+        std::cout << nlohmann::json{{"model", *model}, {"unsupported", list}}.dump(2) << "\n";
+      }
+      throw Error(describe_unsupported(*model, unsupported));
     }
     const Graph g = import_onnx(*model);
     const nlohmann::json j = summarize_graph(g);

@@ -77,7 +77,11 @@ void validate_model(const onnx::ModelProto& m, const std::string& src) {
   }
 }
 
-Shape input_shape(const onnx::ValueInfoProto& vi, size_t position, const ImportOptions& opt, const std::string& src) {
+// The static shape of graph input `vi`; sets `dynamic_batch` when its leading dimension was
+// dynamic and is replaced by the run batch.
+Shape input_shape(const onnx::ValueInfoProto& vi, size_t position, const ImportOptions& opt, const std::string& src,
+                  bool& dynamic_batch) {
+  dynamic_batch = false;
   if (position < opt.input_shapes_by_position.size()) return opt.input_shapes_by_position[position];
   if (auto it = opt.input_shapes.find(vi.name()); it != opt.input_shapes.end()) return it->second;
   if (!vi.type().has_tensor_type() || !vi.type().tensor_type().has_shape())
@@ -90,6 +94,7 @@ Shape input_shape(const onnx::ValueInfoProto& vi, size_t position, const ImportO
       s.push_back(d.dim_value());
     } else if (i == 0) {
       s.push_back(opt.batch);  // dynamic batch
+      dynamic_batch = true;
     } else {
       throw Error(src + ": input '" + vi.name() + "' dimension " + std::to_string(i) + " is dynamic ('" + d.dim_param() +
                   "'); pass a static input shape");
@@ -98,7 +103,21 @@ Shape input_shape(const onnx::ValueInfoProto& vi, size_t position, const ImportO
   return s;
 }
 
-Graph convert(const onnx::ModelProto& m, const std::string& src, const ImportOptions& opt) {
+std::string node_name(const onnx::NodeProto& np, int index) {
+  return np.name().empty() ? np.op_type() + "_" + std::to_string(index) : np.name();
+}
+
+// The op's name as messages show it: "MaxPool", or "com.microsoft:Gelu" outside the default domain.
+std::string qualified_op(const onnx::NodeProto& np) {
+  const bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
+  return default_domain ? np.op_type() : np.domain() + ":" + np.op_type();
+}
+
+bool is_supported(const onnx::NodeProto& np) {
+  return (np.domain().empty() || np.domain() == "ai.onnx") && find_op(np.op_type());
+}
+
+Graph convert(const onnx::ModelProto& m, const std::string& src, const ImportOptions& opt, FoldOptions& fold) {
   Graph g;
   g.source = src;
   g.opset = default_domain_opset(m, src);
@@ -113,31 +132,31 @@ Graph convert(const onnx::ModelProto& m, const std::string& src, const ImportOpt
     Value v;
     v.name = vi.name();
     v.dtype = dtype_from_proto(vi.type().tensor_type().elem_type(), src + ": input '" + vi.name() + "'");
-    v.shape = input_shape(vi, g.inputs.size(), opt, src);
+    bool dynamic_batch = false;
+    v.shape = input_shape(vi, g.inputs.size(), opt, src, dynamic_batch);
+    if (dynamic_batch) fold.dynamic_batch_inputs.push_back(static_cast<int>(g.inputs.size()));
     g.inputs.push_back(g.add_value(std::move(v)));
   }
-  std::vector<std::string> unsupported;
+  std::vector<UnsupportedNode> unsupported;
   for (int n = 0; n < gp.node_size(); ++n) {
     const auto& np = gp.node(n);
     Node node;
-    node.name = np.name().empty() ? np.op_type() + "_" + std::to_string(n) : np.name();
+    node.name = node_name(np, n);
     node.op = np.op_type();
     const std::string where = src + ": " + node.describe();
-    if (!np.domain().empty() && np.domain() != "ai.onnx") {
-      unsupported.push_back(node.describe() + " in domain '" + np.domain() + "'");
-      continue;
-    }
-    if (!find_op(node.op)) {
-      unsupported.push_back(node.describe());
-      continue;
-    }
-    for (const auto& a : np.attribute()) node.attrs[a.name()] = attr_from_proto(a, where);
-    for (const auto& in : np.input()) {
-      if (in.empty()) { node.inputs.push_back(-1); continue; }
-      const int id = g.find_value(in);
-      if (id < 0)
-        throw Error(where + ": input '" + in + "' is not produced by any node, initializer or graph input");
-      node.inputs.push_back(id);
+    // An unsupported node still defines its outputs, so that its readers do not report them as
+    // dangling: the one message is the list of unsupported ops below.
+    const bool supported = is_supported(np);
+    if (!supported) unsupported.push_back({qualified_op(np), node.name});
+    if (supported) {
+      for (const auto& a : np.attribute()) node.attrs[a.name()] = attr_from_proto(a, where);
+      for (const auto& in : np.input()) {
+        if (in.empty()) { node.inputs.push_back(-1); continue; }
+        const int id = g.find_value(in);
+        if (id < 0)
+          throw Error(where + ": input '" + in + "' is not produced by any node, initializer or graph input");
+        node.inputs.push_back(id);
+      }
     }
     for (const auto& out : np.output()) {
       if (out.empty()) { node.outputs.push_back(-1); continue; }
@@ -148,12 +167,7 @@ Graph convert(const onnx::ModelProto& m, const std::string& src, const ImportOpt
     }
     g.nodes.push_back(std::move(node));
   }
-  if (!unsupported.empty()) {
-    std::string list;
-    for (size_t i = 0; i < unsupported.size() && i < 5; ++i) list += (i ? ", " : "") + unsupported[i];
-    if (unsupported.size() > 5) list += ", … (" + std::to_string(unsupported.size()) + " in all)";
-    throw Error(src + ": unsupported op: " + list);
-  }
+  if (!unsupported.empty()) throw Error(describe_unsupported(src, unsupported));
   for (const auto& o : gp.output()) {
     const int id = g.find_value(o.name());
     if (id < 0) throw Error(src + ": graph output '" + o.name() + "' is not produced by any node");
@@ -171,10 +185,11 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& source, con
   if (!model.ParseFromString(bytes))
     throw Error(source + ": not a valid ONNX model (protobuf parse failed: truncated or corrupt file?)");
   validate_model(model, source);
-  Graph g = convert(model, source, options);
+  FoldOptions fold;
+  Graph g = convert(model, source, options, fold);
   model.Clear();  // free the proto copy of the weights before folding allocates
   const size_t parsed = g.nodes.size();
-  if (options.fold) fold_constants(g);
+  if (options.fold) fold_constants(g, fold);
   const size_t folded = g.nodes.size();
   if (options.fuse) fuse_patterns(g);
   spdlog::debug("{}: opset {}, {} nodes → {} after constant folding → {} after fusion", source, g.opset, parsed, folded,
@@ -186,19 +201,37 @@ Graph import_onnx(const std::string& path, const ImportOptions& options) {
   return import_onnx_bytes(read_file(path), path, options);
 }
 
-std::vector<std::string> find_unsupported_nodes(const std::string& path) {
+std::vector<UnsupportedNode> find_unsupported_nodes(const std::string& path) {
   onnx::ModelProto model;
   if (!model.ParseFromString(read_file(path)))
     throw Error(path + ": not a valid ONNX model (protobuf parse failed: truncated or corrupt file?)");
-  std::vector<std::string> out;
+  std::vector<UnsupportedNode> out;
   for (int n = 0; n < model.graph().node_size(); ++n) {
     const auto& np = model.graph().node(n);
-    const bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
-    if (!default_domain || !find_op(np.op_type()))
-      out.push_back((np.name().empty() ? np.op_type() + "_" + std::to_string(n) : np.name()) + " (" +
-                    (default_domain ? "" : np.domain() + ":") + np.op_type() + ")");
+    if (!is_supported(np)) out.push_back({qualified_op(np), node_name(np, n)});
   }
   return out;
+}
+
+std::string describe_unsupported(const std::string& source, const std::vector<UnsupportedNode>& nodes) {
+  constexpr size_t kNamesPerOp = 3, kOpTypes = 8;
+  std::vector<std::pair<std::string, std::vector<std::string>>> by_op;  // in order of first appearance
+  for (const auto& u : nodes) {
+    auto it = std::find_if(by_op.begin(), by_op.end(), [&](const auto& e) { return e.first == u.op; });
+    if (it == by_op.end()) it = by_op.insert(by_op.end(), {u.op, {}});
+    it->second.push_back(u.node);
+  }
+  std::string msg = source + ": " + std::to_string(nodes.size()) + " node(s) of " + std::to_string(by_op.size()) +
+                    " op type(s) qvit cannot run: ";
+  for (size_t i = 0; i < by_op.size() && i < kOpTypes; ++i) {
+    const auto& [op, names] = by_op[i];
+    msg += (i ? "; " : "") + op + " ×" + std::to_string(names.size()) + " (";
+    for (size_t k = 0; k < names.size() && k < kNamesPerOp; ++k) msg += (k ? ", '" : "'") + names[k] + "'";
+    if (names.size() > kNamesPerOp) msg += ", …";
+    msg += ")";
+  }
+  if (by_op.size() > kOpTypes) msg += "; and " + std::to_string(by_op.size() - kOpTypes) + " more op type(s)";
+  return msg;
 }
 
 Tensor load_tensor_pb(const std::string& path) {

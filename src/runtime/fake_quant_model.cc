@@ -102,6 +102,7 @@ FakeQuantModel::FakeQuantModel(const std::string& model_path, const CalibrationR
     impl_->points[id] = {id, a.params, impl_->error_template.size()};
     impl_->error_template.push_back({a.value, a.role, a.params.bits, 0, 0});
   }
+  model_batch_ = g.value(g.inputs.at(0)).shape.at(0);
   impl_->quant_graph = std::move(g);
   impl_->float_exec = std::make_unique<Executor>(impl_->float_graph);
   impl_->quant_exec = std::make_unique<Executor>(impl_->quant_graph);
@@ -112,35 +113,37 @@ FakeQuantModel::~FakeQuantModel() = default;
 std::vector<LayerError> FakeQuantModel::empty_errors() const { return impl_->error_template; }
 
 FakeQuantModel::Output FakeQuantModel::run(const Tensor& images, std::vector<LayerError>* errors) {
-  const int64_t n = images.shape()[0];
-  Tensor input = pad_batch(images, batch_);
-  std::vector<Tensor> captured(impl_->float_graph.values.size());
-  CaptureTap capture;
-  capture.store = &captured;
-  capture.points = &impl_->points;
-  const int in_id = impl_->float_graph.inputs[0];
-  if (impl_->points.count(in_id)) captured[in_id] = input;
-  Output out;
-  out.float_logits = first_rows(impl_->float_exec->run({input}, errors ? &capture : nullptr).at(0), n);
-  FakeQuantTap tap;
-  tap.points = &impl_->points;
-  tap.reference = errors ? &captured : nullptr;
-  tap.errors = errors;
-  tap.valid_fraction_num = n;
-  tap.valid_fraction_den = batch_;
-  if (impl_->points.count(in_id)) tap.on_value(impl_->quant_graph, in_id, input);
-  out.quantized_logits = first_rows(impl_->quant_exec->run({std::move(input)}, &tap).at(0), n);
-  return out;
+  std::vector<Tensor> both = run_in_chunks(images, model_batch_, [&](const Tensor& input, int64_t valid) {
+    std::vector<Tensor> captured(impl_->float_graph.values.size());
+    CaptureTap capture;
+    capture.store = &captured;
+    capture.points = &impl_->points;
+    const int in_id = impl_->float_graph.inputs[0];
+    if (impl_->points.count(in_id)) captured[in_id] = input;
+    Tensor float_logits = std::move(impl_->float_exec->run({input}, errors ? &capture : nullptr).at(0));
+    FakeQuantTap tap;
+    tap.points = &impl_->points;
+    tap.reference = errors ? &captured : nullptr;
+    tap.errors = errors;
+    tap.valid_fraction_num = valid;
+    tap.valid_fraction_den = model_batch_;
+    Tensor quantized_input = input;
+    if (impl_->points.count(in_id)) tap.on_value(impl_->quant_graph, in_id, quantized_input);
+    Tensor quantized_logits = std::move(impl_->quant_exec->run({std::move(quantized_input)}, &tap).at(0));
+    return std::vector<Tensor>{std::move(quantized_logits), std::move(float_logits)};
+  });
+  return {std::move(both.at(0)), std::move(both.at(1))};
 }
 
 Tensor FakeQuantModel::run_quantized(const Tensor& images) {
-  const int64_t n = images.shape()[0];
-  Tensor input = pad_batch(images, batch_);
-  FakeQuantTap tap;
-  tap.points = &impl_->points;
-  const int in_id = impl_->quant_graph.inputs[0];
-  if (impl_->points.count(in_id)) tap.on_value(impl_->quant_graph, in_id, input);
-  return first_rows(impl_->quant_exec->run({std::move(input)}, &tap).at(0), n);
+  return run_in_chunks(images, model_batch_, [&](const Tensor& chunk, int64_t) {
+           Tensor input = chunk;
+           FakeQuantTap tap;
+           tap.points = &impl_->points;
+           const int in_id = impl_->quant_graph.inputs[0];
+           if (impl_->points.count(in_id)) tap.on_value(impl_->quant_graph, in_id, input);
+           return std::vector<Tensor>{std::move(impl_->quant_exec->run({std::move(input)}, &tap).at(0))};
+         }).at(0);
 }
 
 }  // namespace qvit

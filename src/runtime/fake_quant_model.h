@@ -43,6 +43,7 @@ class FakeQuantModel {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int64_t batch_;
+  int64_t model_batch_ = 0;  // the graph's batch: batch_, or the model's own fixed batch
 };
 
 }  // namespace qvit

@@ -36,6 +36,7 @@ class IntModel {
   LoweredModel lowered_;
   std::unique_ptr<Executor> exec_;
   int64_t batch_;
+  int64_t model_batch_ = 0;  // the graph's batch: batch_, or the model's own fixed batch
 };
 
 }  // namespace qvit
