@@ -1,5 +1,9 @@
 #include "calib/recipe.h"
 
+#include <filesystem>
+#include <set>
+
+#include "util/error.h"
 #include "util/json_fields.h"
 
 namespace qvit {
@@ -142,7 +146,25 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   return r;
 }
 
-Recipe load_recipe(const std::string& path) { return parse_recipe(JsonFields::read_file(path), path); }
+Recipe load_recipe(const std::string& path_or_name) {
+  namespace fs = std::filesystem;
+  if (fs::exists(path_or_name) || path_or_name.find('/') != std::string::npos || path_or_name.ends_with(".json"))
+    return parse_recipe(JsonFields::read_file(path_or_name), path_or_name);
+  // A bare name: a bundled recipe, from ./configs/recipes or the source tree's.
+  const std::vector<fs::path> dirs = {fs::current_path() / "configs" / "recipes", fs::path(QVIT_SOURCE_DIR) / "configs" / "recipes"};
+  for (const auto& dir : dirs)
+    if (fs::is_regular_file(dir / (path_or_name + ".json")))
+      return parse_recipe(JsonFields::read_file((dir / (path_or_name + ".json")).string()), (dir / (path_or_name + ".json")).string());
+  std::set<std::string> names;
+  for (const auto& dir : dirs)
+    if (fs::is_directory(dir))
+      for (const auto& e : fs::directory_iterator(dir))
+        if (e.path().extension() == ".json") names.insert(e.path().stem().string());
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw Error("recipe '" + path_or_name + "': no such file and no bundled recipe of that name (bundled: " +
+              (list.empty() ? std::string("none found") : list) + ")");
+}
 
 std::string recipe_to_json(const Recipe& r) {
   json j;

@@ -53,7 +53,9 @@ struct Recipe {
   int activation_bits_for(const std::string& node) const;
 };
 
-Recipe load_recipe(const std::string& path);
+// A recipe file, or a bundled recipe by name ("w8a8" → configs/recipes/w8a8.json, looked up in
+// ./configs/recipes and the source tree's). Clear error listing the bundled names otherwise.
+Recipe load_recipe(const std::string& path_or_name);
 Recipe parse_recipe(const std::string& json_text, const std::string& source);
 // The recipe as JSON (stored inside a CalibrationResult so it records how it was made).
 std::string recipe_to_json(const Recipe& r);

@@ -21,7 +21,7 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "calibration images (folder, list or IDX); default: the config's default_calib");
   cmd->add_option("--config", o->config, "preprocessing config JSON (default: found in configs/ by model name)");
   cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
-  cmd->add_option("--recipe", o->recipe, "recipe JSON (configs/recipes/*.json)")->required();
+  cmd->add_option("--recipe", o->recipe, "recipe: a bundled name (w8a8, w6a6, w4a4, w4a4-crl, ...) or a recipe JSON file")->required();
   cmd->add_option("--observer", o->observer, "override the recipe's activation observer")
       ->check(CLI::IsMember({"minmax", "percentile", "mse"}));
   cmd->add_option("--samples", o->samples, "number of calibration images (default: the recipe's)")->check(CLI::Range(1, 1000000));
