@@ -12,14 +12,15 @@ namespace qvit::cli {
 void add_calibrate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("calibrate", "decide every scale and zero point from a few real images");
   struct Opts {
-    std::string model, data, config, recipe, output, split, observer;
+    std::string model, data, config, preset, recipe, output, split, observer;
     int64_t samples = -1, batch = 0;
     bool first_n = false, quiet = false, skip_bad = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("--data", o->data, "calibration images (folder, list or IDX); default: the config's default_calib");
-  cmd->add_option("--config", o->config, "preprocessing config JSON (default: found in configs/ by model name)");
+  cmd->add_option("--config", o->config, "preprocessing config JSON (default: the config in configs/ that names the model)");
+  cmd->add_option("--preset", o->preset, "a bundled preprocessing config by name: imagenet, fmnist, mnist, ...");
   cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
   cmd->add_option("--recipe", o->recipe, "recipe: a bundled name (w8a8, w6a6, w4a4, w4a4-crl, ...) or a recipe JSON file")->required();
   cmd->add_option("--observer", o->observer, "override the recipe's activation observer")
@@ -39,7 +40,7 @@ void add_calibrate_command(CLI::App& app) {
                                                            : ObserverKind::Percentile;
       recipe.name += "+" + o->observer;
     }
-    const LocatedConfig cfg = o->config.empty() ? find_config_for_model(o->model) : load_config_file(o->config);
+    const LocatedConfig cfg = choose_config(o->model, o->config, o->preset);
     const std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_calib) : o->data;
     if (data_path.empty()) throw Error(cfg.file.string() + ": no default_calib; pass --data");
     data::DatasetOptions dopt;

@@ -24,7 +24,7 @@ namespace qvit::cli {
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "top-1/top-5 accuracy of a model on a labelled image set");
   struct Opts {
-    std::string model, data, config, json, split, calib, nonlinear;
+    std::string model, data, config, preset, json, split, calib, nonlinear;
     int64_t limit = -1, batch = 32;
     int m_star = LoweringOptions{}.softmax_m_star;
     bool skip_bad = false, quiet = false, integer = false;
@@ -33,7 +33,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("--data", o->data, "image folder (class subfolders), list file, or folder of IDX files; "
                                       "default: the config's default_data");
-  cmd->add_option("--config", o->config, "preprocessing config JSON (default: found in configs/ by model name)");
+  cmd->add_option("--config", o->config, "preprocessing config JSON (default: the config in configs/ that names the model)");
+  cmd->add_option("--preset", o->preset, "a bundled preprocessing config by name: imagenet, fmnist, mnist, ...");
   cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
   cmd->add_option("--limit", o->limit, "evaluate only the first N samples");
   cmd->add_option("--batch", o->batch, "batch size")->check(CLI::Range(1, 4096));
@@ -56,7 +57,7 @@ void add_eval_command(CLI::App& app) {
       int_onnx.emplace(load_int_onnx(o->model));
       o->batch = int_onnx->batch_size();
     }
-    const LocatedConfig cfg = o->config.empty() ? find_config_for_model(o->model) : load_config_file(o->config);
+    const LocatedConfig cfg = choose_config(o->model, o->config, o->preset);
     std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_data) : o->data;
     if (data_path.empty()) throw Error(cfg.file.string() + ": no default_data; pass --data");
     data::DatasetOptions dopt;

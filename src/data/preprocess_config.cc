@@ -134,7 +134,15 @@ PreprocessConfig parse_preprocess_config(const std::string& json_text, const std
 
   PreprocessConfig cfg;
   cfg.name = check.string_or_empty(root.value("name", json()), "name");
-  cfg.model = check.string_or_empty(root.value("model", json()), "model");
+  if (auto it = root.find("model"); it != root.end() && it->is_array()) {
+    for (size_t i = 0; i < it->size(); ++i) {
+      const std::string m = check.string_or_empty((*it)[i], "model[" + std::to_string(i) + "]");
+      if (m.empty()) check.fail("model[" + std::to_string(i) + "]", "expected a model file name");
+      cfg.models.push_back(m);
+    }
+  } else if (const std::string m = check.string_or_empty(root.value("model", json()), "model"); !m.empty()) {
+    cfg.models.push_back(m);
+  }
   parse_input(check, check.require(root, "input", ""), cfg);
 
   if (auto it = root.find("resize"); it != root.end() && !it->is_null())

@@ -24,7 +24,9 @@ struct CropSize {
 
 struct PreprocessConfig {
   std::string name;
-  std::string model;  // as written in the file (relative paths are resolved by the CLI)
+  // File names of the models this config is for ("model": a string or an array of strings), as
+  // written in the file; a model finds its config by file name.
+  std::vector<std::string> models;
 
   // Model input, per image.
   int channels = 0;  // 1 (PIL "L") or 3 (PIL "RGB")

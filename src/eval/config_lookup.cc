@@ -1,7 +1,10 @@
 #include "eval/config_lookup.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <vector>
 
 #include "util/error.h"
@@ -9,6 +12,37 @@
 namespace fs = std::filesystem;
 
 namespace qvit {
+namespace {
+
+std::vector<fs::path> config_dirs() { return {fs::current_path() / "configs", fs::path(QVIT_SOURCE_DIR) / "configs"}; }
+
+// Every config file under the config folders, sorted per folder (recipes are not configs).
+std::vector<fs::path> config_files() {
+  std::vector<fs::path> out;
+  for (const auto& dir : config_dirs()) {
+    if (!fs::is_directory(dir)) continue;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".json" && e.path().parent_path().filename() != "recipes")
+        files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    out.insert(out.end(), files.begin(), files.end());
+  }
+  return out;
+}
+
+std::string preset_names() {
+  std::set<std::string> names;
+  for (const auto& dir : config_dirs())
+    if (fs::is_directory(dir))
+      for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ".json") names.insert(e.path().stem().string());
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  return list;
+}
+
+}  // namespace
 
 std::string LocatedConfig::resolve(const std::string& relative) const {
   if (relative.empty()) return relative;
@@ -17,32 +51,42 @@ std::string LocatedConfig::resolve(const std::string& relative) const {
 }
 
 LocatedConfig load_config_file(const fs::path& file) {
-  LocatedConfig lc{data::load_preprocess_config(file), file, fs::absolute(file).parent_path().parent_path()};
+  LocatedConfig lc{data::load_preprocess_config(file), file, fs::absolute(file).parent_path()};
   return lc;
 }
 
 LocatedConfig find_config_for_model(const fs::path& model) {
-  std::vector<fs::path> dirs = {fs::current_path() / "configs", fs::path(QVIT_SOURCE_DIR) / "configs"};
   // An exported model (qvit export: NAME.int.onnx, NAME.qdq.onnx) uses the config of NAME.onnx.
   std::string stem = model.stem().string();
   for (const char* suffix : {".int", ".qdq"})
     if (stem.size() > std::strlen(suffix) && stem.ends_with(suffix)) stem.resize(stem.size() - std::strlen(suffix));
   const std::string file = stem + model.extension().string();
-  std::optional<LocatedConfig> by_prefix;
-  for (const auto& dir : dirs) {
-    if (!fs::is_directory(dir)) continue;
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      LocatedConfig lc = load_config_file(f);
-      if (!lc.config.model.empty() && fs::path(lc.config.model).filename() == file) return lc;
-      if (!by_prefix && !lc.config.name.empty() && stem.rfind(lc.config.name, 0) == 0) by_prefix = lc;
-    }
+  for (const auto& f : config_files()) {
+    LocatedConfig lc = load_config_file(f);
+    for (const auto& m : lc.config.models)
+      if (fs::path(m).filename() == file) return lc;
   }
-  if (by_prefix) return *by_prefix;
-  throw Error(model.string() + ": no preprocessing config found for this model in configs/; pass --config FILE");
+  throw Error(model.string() + ": no preprocessing config names '" + file +
+              "'; pass --preset NAME (bundled: " + preset_names() +
+              ") or --config FILE, a qvit.config/1 JSON such as {\"format\": \"qvit.config/1\", \"model\": \"" + file +
+              "\", \"input\": {\"channels\": 3, \"height\": 224, \"width\": 224}, \"resize\": 256, \"center_crop\": 224, "
+              "\"mean\": [0.485, 0.456, 0.406], \"std\": [0.229, 0.224, 0.225], \"num_classes\": 1000} (docs/config.md)");
+}
+
+LocatedConfig find_preset(const std::string& name) {
+  if (name.find('/') == std::string::npos && !name.empty())
+    for (const auto& dir : config_dirs())
+      if (fs::is_regular_file(dir / (name + ".json"))) return load_config_file(dir / (name + ".json"));
+  throw Error("--preset " + name + ": no bundled config of that name (bundled: " + preset_names() + ")");
+}
+
+LocatedConfig choose_config(const fs::path& model, const std::string& config_file, const std::string& preset) {
+  if (!config_file.empty() && !preset.empty()) throw Error("--config and --preset are exclusive; pass one");
+  const LocatedConfig lc = !config_file.empty() ? load_config_file(config_file)
+                           : !preset.empty()    ? find_preset(preset)
+                                                : find_config_for_model(model);
+  spdlog::info("config {} ({})", lc.file.string(), lc.config.name);
+  return lc;
 }
 
 }  // namespace qvit

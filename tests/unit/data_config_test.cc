@@ -41,7 +41,7 @@ json imagenet_config() {
 TEST(DataConfig, ParsesTheDocumentedExample) {
   const PreprocessConfig cfg = parse_preprocess_config(example_config().dump(), "deit_fmnist.json");
   EXPECT_EQ(cfg.name, "deit_fmnist");
-  EXPECT_EQ(cfg.model, "models/deit_fmnist.onnx");  // relative paths are kept as written
+  EXPECT_EQ(cfg.models, std::vector<std::string>{"models/deit_fmnist.onnx"});  // as written
   EXPECT_EQ(cfg.channels, 1);
   EXPECT_EQ(cfg.height, 28);
   EXPECT_EQ(cfg.width, 28);
@@ -69,7 +69,7 @@ TEST(DataConfig, ImagenetStyleConfigAndDefaults) {
   EXPECT_EQ(cfg.layout, Layout::NCHW);        // default
   EXPECT_DOUBLE_EQ(cfg.pixel_scale, 255.0);   // default
   EXPECT_TRUE(cfg.class_names.empty());
-  EXPECT_TRUE(cfg.model.empty());
+  EXPECT_TRUE(cfg.models.empty());
 
   json rect = imagenet_config();
   rect["input"]["height"] = 192;
