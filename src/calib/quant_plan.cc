@@ -1,5 +1,6 @@
 #include "calib/quant_plan.h"
 
+#include <algorithm>
 #include <set>
 
 #include "report/model_summary.h"
@@ -28,6 +29,21 @@ bool moved_from_points(const Graph& g, int value, const std::set<int>& quantized
     any = true;
   }
   return any;
+}
+// Does `value` reach a quantized tensor through single-reader data movement only (as the
+// integer lowering's search for the input grid does)?
+bool reaches_point_by_movement(const Graph& g, int value, const std::set<int>& quantized) {
+  static const std::set<std::string> movement = {"Reshape", "Transpose", "Slice", "Gather", "Flatten",
+                                                 "Squeeze", "Unsqueeze", "Identity"};
+  for (int guard = 0; guard < 64; ++guard) {
+    if (quantized.count(value)) return true;
+    if (g.consumers(value).size() != 1 || std::find(g.outputs.begin(), g.outputs.end(), value) != g.outputs.end())
+      return false;
+    const Node& c = g.nodes[g.consumers(value)[0]];
+    if (!movement.count(c.op) || c.inputs.empty() || c.inputs[0] != value || c.outputs.size() != 1) return false;
+    value = c.outputs[0];
+  }
+  return false;
 }
 }  // namespace
 
@@ -80,6 +96,12 @@ QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
       add(n.inputs[1], "matmul_input", n, false);
     }
   }
+  // The model input needs a grid of its own unless its data reaches one through single-reader
+  // data movement (a patchify by Reshape/Transpose feeding a Linear). Patches by unfold (many
+  // Slices of the image), or an image that first meets a MaxPool or Mul, get the input's point.
+  for (int in : g.inputs)
+    if (!g.consumers(in).empty() && !reaches_point_by_movement(g, in, taken))
+      add(in, "input", g.nodes[static_cast<size_t>(g.consumers(in)[0])], false);
   return plan;
 }
 

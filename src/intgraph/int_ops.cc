@@ -352,6 +352,21 @@ void op_QMean(const OpCall& c, std::vector<Tensor>& out) {
   if (auto* s = stats_for(c)) s->add(events, checked_count(c, out[0].numel()));
 }
 
+// max(lo, min(v, hi)): ReLU (lo 0) and Clip on codes.
+void op_QClamp(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const ref::ClampRange range = clamp_range(c);
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  ref::clamp_codes(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), range);
+}
+
+// The float op set's MaxPool is element-type generic: on int32 codes it is exact.
+void op_QMaxPool(const OpCall& c, std::vector<Tensor>& out) {
+  if (c.input(0).dtype() != DType::Int32) c.fail("expects int32 codes");
+  static const OpFn max_pool = find_op("MaxPool");
+  max_pool(c, out);
+}
+
 const std::unordered_map<std::string, OpFn>& int_ops() {
   static const std::unordered_map<std::string, OpFn> ops = {
       {"QMatMul", op_QMatMul},         {"QConv", op_QConv},
@@ -361,6 +376,7 @@ const std::unordered_map<std::string, OpFn>& int_ops() {
       {"QShiftGelu", op_QShiftGelu},   {"QIBertGelu", op_QIBertGelu},
       {"QLayerNorm", op_QLayerNorm},   {"QLog2Codes", op_QLog2Codes},
       {"QLog2MatMul", op_QLog2MatMul}, {"QMean", op_QMean},
+      {"QClamp", op_QClamp},           {"QMaxPool", op_QMaxPool},
   };
   return ops;
 }

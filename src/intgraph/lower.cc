@@ -316,6 +316,8 @@ class Lowerer {
     if (op == "Add") return lower_add(node);
     if (op == "Mul" || op == "Div") return lower_scale(node);
     if (op == "GlobalAveragePool" || op == "ReduceMean") return lower_mean(node);
+    if (op == "Relu") return lower_relu(node);
+    if (op == "MaxPool") return lower_max_pool(node);
     if (is_int_data_movement_op(op)) return lower_movement(node);
     throw Error("op " + op + " has no integer lowering");
   }
@@ -429,7 +431,7 @@ class Lowerer {
       const Requant rq = kernels::make_requant(1.0 / qp.scale, p_bound);
       bound_record(node.name, "requantize", kernels::requant_bound(rq, p_bound));
       const int y = emit("QLog2Codes", node.name + ".log2", {p_iv, constant(node.name + ".log2.rq", rq_tensor({rq}))},
-                         f_.value(fo).shape, {{"frac_bits", int64_t{frac_bits}}, {"code_bits", int64_t{qp.bits}}});
+                         ig().value(p_iv).shape, {{"frac_bits", int64_t{frac_bits}}, {"code_bits", int64_t{qp.bits}}});
       m.lo = 0;
       m.hi = qp.qmax() + 1;
       set(fo, y, m);
@@ -443,14 +445,40 @@ class Lowerer {
     vmap_[fo] = requantize_to(p_iv, qp, node.name + ".quant");
   }
 
+  // Swaps `axis` with the last axis (its own inverse), keeping the meta.
+  int swap_to_last(int iv, int axis, const std::string& name) {
+    const Shape is = ig().value(iv).shape;
+    const int r = static_cast<int>(is.size());
+    std::vector<int64_t> perm(static_cast<size_t>(r));
+    for (int a = 0; a < r; ++a) perm[a] = a;
+    std::swap(perm[axis], perm[r - 1]);
+    Shape os = is;
+    std::swap(os[axis], os[r - 1]);
+    const Meta m = meta_[iv];
+    const int y = emit("Transpose", name, {iv}, os, {{"perm", perm}});
+    meta_[y] = m;
+    return y;
+  }
+
   void lower_softmax(const Node& node) {
     const int r = static_cast<int>(f_.value(node.inputs[0]).shape.size());
-    const int64_t axis = node.attr_int("axis", -1);
-    if (axis != -1 && axis != r - 1) throw Error("integer Softmax runs over the last axis only");
+    const int axis = static_cast<int>(node.attr_int("axis", -1) < 0 ? node.attr_int("axis", -1) + r : node.attr_int("axis", -1));
+    if (axis < 0 || axis >= r) throw Error("Softmax axis out of range");
     int x = per_tensor_input(node, 0);
+    // The integer kernels run over the last axis: over another one (attention sequence pooling,
+    // softmax over tokens), the tensor is transposed there and back.
+    if (axis != r - 1) x = swap_to_last(x, axis, node.name + ".to_last");
+    lower_softmax_last_axis(node, x);
+    if (axis != r - 1) {
+      const int fo = node.outputs[0];
+      vmap_[fo] = swap_to_last(vmap_[fo], axis, node.name + ".from_last");
+    }
+  }
+
+  void lower_softmax_last_axis(const Node& node, int x) {
     Meta mx = meta_[x];
     const int32_t cols = static_cast<int32_t>(ig().value(x).shape.back());
-    const Shape& os = f_.value(node.outputs[0]).shape;
+    const Shape os = ig().value(x).shape;
     switch (opt_.family) {
       case NonlinearFamily::Shift: {
         const ref::ShiftmaxParams p = kernels::make_shiftmax_params(mx.scale, 15, {ref::ProbFormat::kUniform, kProbBits});
@@ -690,6 +718,48 @@ class Lowerer {
     set(node.outputs[0], y, m);
   }
 
+  // ReLU on integers is max(v, 0): the real zero is the centered code 0 on a grid and 0 in an
+  // accumulator, and every scale is positive. It is fused as a raised lower clamp into the
+  // requantization next to it: the one onto the ReLU output's point (requantize and ReLU commute),
+  // or the one that just produced the input when nothing else reads it; else a QClamp.
+  void lower_relu(const Node& node) {
+    const int fin = node.inputs.at(0), fo = node.outputs.at(0);
+    int x = in(node, 0);
+    auto pt = points_.find(fo);
+    const bool to_point = pt != points_.end() && pt->second->params.scheme != QuantScheme::LogSqrt2 &&
+                          !(meta_[x].grid && same_grid(meta_[x].point, pt->second->params));
+    if (to_point) x = requantize_to(x, pt->second->params, node.name + ".quant");
+    const bool sole_reader = consumers_[fin].size() == 1 &&
+                             std::find(f_.outputs.begin(), f_.outputs.end(), fin) == f_.outputs.end();
+    Node* last = ig().nodes.empty() ? nullptr : &ig().nodes.back();
+    if (last && last->op == "QRequantize" && last->outputs.at(0) == x && (to_point || sole_reader)) {
+      last->attrs["lo"] = std::max<int64_t>(std::get<int64_t>(last->attrs.at("lo")), 0);
+      Meta m = meta_[x];
+      m.lo = std::max(m.lo, 0);
+      set(fo, x, m);
+      return;
+    }
+    Meta m = meta_[x];
+    const int y = emit("QClamp", node.name, {x}, ig().value(x).shape, {{"lo", int64_t{0}}, {"hi", int64_t{INT32_MAX}}});
+    m.lo = std::max(m.lo, 0);
+    m.hi = std::max(m.hi, 0);
+    set(fo, y, m);
+  }
+
+  // MaxPool on codes: the maximum of codes is the code of the maximum, so the grid (or the
+  // per-channel accumulator scales along the channel axis 1) is unchanged.
+  void lower_max_pool(const Node& node) {
+    const int fin = node.inputs.at(0);
+    int x = in(node, 0);
+    if (meta_[x].per_channel && meta_[x].axis != 1) x = settle(fin, x, node.name + ".in0.settle");
+    const Meta m = meta_[x];
+    std::map<std::string, AttrValue> attrs;
+    for (const char* a : {"kernel_shape", "strides", "pads", "dilations", "ceil_mode", "auto_pad"})
+      if (node.has_attr(a)) attrs[a] = node.attrs.at(a);
+    const int y = emit("QMaxPool", node.name, {x}, f_.value(node.outputs.at(0)).shape, attrs);
+    set(node.outputs[0], y, m);
+  }
+
   void lower_mean(const Node& node) {
     const int x = in(node, 0);
     Meta m = meta_[x];
@@ -753,6 +823,38 @@ class Lowerer {
     return -1;
   }
 
+  // Concat of data on different grids (tokens from different branches): the common grid each
+  // input is requantized onto — the Concat output's point, else the point ahead, else the
+  // coarsest input grid (no input loses range). None when the inputs already share one scale.
+  std::optional<QuantParams> concat_grid(const Node& node) {
+    std::vector<Meta> metas;
+    for (int fid : node.inputs)
+      if (fid >= 0 && !f_.is_constant(fid) && vmap_[fid] >= 0) metas.push_back(meta_[vmap_[fid]]);
+    bool same = true;
+    for (const Meta& o : metas)
+      same = same && o.per_channel == metas[0].per_channel &&
+             (o.per_channel ? o.scales == metas[0].scales : std::abs(o.scale - metas[0].scale) <= 1e-6 * metas[0].scale);
+    if (same) return std::nullopt;
+    if (auto it = points_.find(node.outputs.at(0)); it != points_.end() && it->second->params.scheme != QuantScheme::LogSqrt2)
+      return it->second->params;
+    if (auto p = point_ahead(node.outputs.at(0))) return p;
+    const Meta* widest = nullptr;
+    for (const Meta& o : metas)
+      if (o.grid && o.point.scheme != QuantScheme::LogSqrt2 && (!widest || o.scale > widest->scale)) widest = &o;
+    if (!widest) throw Error("Concat of tensors at different scales, none of them on a quantization grid");
+    return widest->point;
+  }
+
+  Meta grid_meta(const QuantParams& p) const {
+    Meta g;
+    g.grid = true;
+    g.point = p;
+    g.scale = p.scale;
+    g.lo = grid_range(p).lo;
+    g.hi = grid_range(p).hi;
+    return g;
+  }
+
   void lower_movement(const Node& node) {
     // The first non-constant input is the data (Concat may start with a constant class token).
     size_t di = 0;
@@ -777,6 +879,11 @@ class Lowerer {
         const int64_t axis = node.attr_int("axis") < 0 ? node.attr_int("axis") + is.size() : node.attr_int("axis");
         if (axis == m0.axis) out_axis = -1;
       }
+    }
+    const std::optional<QuantParams> common = node.op == "Concat" ? concat_grid(node) : std::nullopt;
+    if (common) {
+      m0 = grid_meta(*common);
+      out_axis = -1;
     }
     std::vector<int> inputs;
     std::vector<Meta> metas;
@@ -808,11 +915,13 @@ class Lowerer {
       }
       int iv = vmap_[fid];
       if (iv < 0) throw Error("input " + std::to_string(i) + " is not an integer tensor");
+      if (common && !(meta_[iv].grid && same_grid(meta_[iv].point, *common)))
+        iv = requantize_to(iv, *common, node.name + ".in" + std::to_string(i) + ".requant");
       if (meta_[iv].per_channel && out_axis < 0) iv = settle(fid, iv, node.name + ".in" + std::to_string(i) + ".settle");
       inputs.push_back(iv);
       metas.push_back(meta_[iv]);
     }
-    // Concat of differently scaled data: not produced by the supported models.
+    // Concat of differently scaled data was put on one grid above.
     Meta m = metas.at(0);
     for (const Meta& o : metas) {
       const bool same = o.per_channel == m.per_channel &&

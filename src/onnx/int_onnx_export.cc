@@ -40,6 +40,8 @@ const std::map<std::string, IntOpSpec>& int_op_specs() {
       {"QLog2Codes", {{"frac_bits", "code_bits"}, 2, 2}},
       {"QLog2MatMul", {{"frac_bits", "sqrt2", "code_bits"}, 2, 2}},
       {"QMean", {{"axes", "keepdims"}, 1, 1}},
+      {"QClamp", {{"lo", "hi"}, 1, 1}},
+      {"QMaxPool", {{"kernel_shape"}, 1, 1}},
   };
   return specs;
 }

@@ -32,4 +32,8 @@ void requantize_per_channel(const int32_t* in, int32_t* out, int32_t rows, int32
   run(in, out, rows, channels, rq, 1, range, stats);
 }
 
+void clamp_codes(const int32_t* in, int32_t* out, int32_t count, ClampRange range) {
+  for (int32_t i = 0; i < count; ++i) out[i] = in[i] < range.lo ? range.lo : (in[i] > range.hi ? range.hi : in[i]);
+}
+
 }  // namespace qvit::kernels::ref

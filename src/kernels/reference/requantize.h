@@ -32,4 +32,7 @@ void requantize(const int32_t* in, int32_t* out, int32_t count, const Requant& r
 void requantize_per_channel(const int32_t* in, int32_t* out, int32_t rows, int32_t channels, const Requant* rq,
                             ClampRange range, TruncationStats* stats);
 
+// out = max(lo, min(in, hi)): ReLU (lo 0) and Clip on codes, no rescaling.
+void clamp_codes(const int32_t* in, int32_t* out, int32_t count, ClampRange range);
+
 }  // namespace qvit::kernels::ref
