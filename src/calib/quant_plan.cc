@@ -84,7 +84,10 @@ QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
     const Node& n = g.nodes[i];
     if (is_weight_layer(g, n)) {
       const bool graph_input = std::find(g.inputs.begin(), g.inputs.end(), n.inputs[0]) != g.inputs.end();
-      add(n.inputs[0], graph_input ? "input" : "linear_input", n, false);
+      // Data moved from a quantized tensor (a class token gathered after the final LayerNorm) is
+      // on that grid already: a second grid over the subset would only round twice.
+      if (graph_input || !moved_from_points(g, n.inputs[0], taken))
+        add(n.inputs[0], graph_input ? "input" : "linear_input", n, false);
       WeightPoint w;
       w.node = static_cast<int>(i);
       w.weight = n.inputs[1];
