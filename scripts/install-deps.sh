@@ -12,11 +12,16 @@ BUILD_DEPS=(
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   libonnx-testdata
 )
+# The one list of what each README command needs:
+#   scripts/demo.sh  BUILD_DEPS + DATA_DEPS (it evaluates on the Fashion-MNIST test split)
+#   scripts/test.sh  BUILD_DEPS + DATA_DEPS + TOOL_DEPS (QVIT_WITH_TOOLS=1)
+# Data: Debian's Fashion-MNIST (/usr/share/datasets/fashion-mnist).
+DATA_DEPS=(dataset-fashion-mnist)
 # Python side for tools/ (golden files, training, parity); tests that need it skip without it.
-TOOL_DEPS=(python3-torch python3-torchvision python3-onnx python3-numpy dataset-fashion-mnist)
+TOOL_DEPS=(python3-torch python3-torchvision python3-onnx python3-numpy)
 
 missing=()
-for p in "${BUILD_DEPS[@]}" ${QVIT_WITH_TOOLS:+"${TOOL_DEPS[@]}"}; do
+for p in "${BUILD_DEPS[@]}" "${DATA_DEPS[@]}" ${QVIT_WITH_TOOLS:+"${TOOL_DEPS[@]}"}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "data/dataset.h"
 #include "eval/config_lookup.h"
+#include "util/atomic_file.h"
 
 namespace qvit::cli {
 
@@ -33,6 +34,7 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "calibration result to write (.calib.json)")->required();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
+    check_writable(o->output);  // before the long work, not after it
     Recipe recipe = load_recipe(o->recipe);
     if (!o->observer.empty()) {
       recipe.activation_observer = o->observer == "minmax" ? ObserverKind::MinMax

@@ -36,7 +36,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--config", o->config, "preprocessing config JSON (default: the config in configs/ that names the model)");
   cmd->add_option("--preset", o->preset, "a bundled preprocessing config by name: imagenet, fmnist, mnist, ...");
   cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
-  cmd->add_option("--limit", o->limit, "evaluate only the first N samples");
+  cmd->add_option("--limit", o->limit, "evaluate only the first N samples")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batch, "batch size")->check(CLI::Range(1, 4096));
   cmd->add_option("--json", o->json, "write the result as JSON to FILE ('-' for stdout)");
   cmd->add_option("--calib", o->calib, "evaluate the fake-quant simulation of this calibration (.calib.json)");
@@ -49,6 +49,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
+    if (o->integer && o->calib.empty()) throw Error("--int needs --calib");
+    if (!o->nonlinear.empty() && !o->integer) throw Error("--nonlinear selects the integer kernels: it needs --int");
+    if (!o->json.empty() && o->json != "-") check_writable(o->json);
     // An exported integer model (qvit export) carries its calibration and batch size.
     std::optional<IntModel> int_onnx;
     if (is_int_onnx(o->model)) {
@@ -70,7 +73,7 @@ void add_eval_command(CLI::App& app) {
     lopt.skip_bad = o->skip_bad;
     data::BatchLoader loader(*dataset, lopt);
     const bool progress = !o->quiet && o->json != "-";
-    if (o->integer && o->calib.empty()) throw Error("--int needs --calib");
+
     nlohmann::json j;
     ClassificationResult r;
     if (int_onnx) {

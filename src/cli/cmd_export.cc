@@ -7,6 +7,7 @@
 #include "onnx/int_onnx_export.h"
 #include "onnx/qdq_export.h"
 #include "runtime/reparameterized_graph.h"
+#include "util/atomic_file.h"
 
 namespace qvit::cli {
 
@@ -34,6 +35,7 @@ void add_export_command(CLI::App& app) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->callback([o] {
+    check_writable(o->output);
     const CalibrationResult calib = load_calibration_result(o->calib);
     const Graph g = load_reparameterized(o->model, calib, o->batch, false);
     // A model exported with a fixed batch keeps it.

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::info);
 
   CLI::App app{"qvit — post-training quantization of Vision Transformers to integer-only models"};
+  app.set_version_flag("--version", std::string("qvit ") + QVIT_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global flags (-v) also after the subcommand
   bool verbose = false;
@@ -28,14 +29,19 @@ int main(int argc, char** argv) {
   qvit::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Exit codes (README "Commands"): 0 success, 1 bad input (a file, node, image or field), 2 a
+    // command line qvit cannot parse, 3 an internal error.
+    spdlog::error("{} (see qvit {} --help)", e.what(), app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
+    return 2;
   } catch (const qvit::Error& e) {
     spdlog::error("{}", e.what());
     return 1;
   } catch (const std::exception& e) {
     spdlog::critical("internal error: {}", e.what());
-    return 2;
+    return 3;
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "util/error.h"
@@ -25,6 +26,15 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     std::remove(tmp.c_str());
     throw Error(path + ": cannot rename temporary file into place");
   }
+}
+
+void check_writable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::absolute(fs::path(path)).parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(path + ": cannot write: folder " + dir.string() + " does not exist");
+  if (fs::is_directory(path, ec)) throw Error(path + ": cannot write: it is a folder");
+  if (::access(dir.c_str(), W_OK) != 0) throw Error(path + ": cannot write: folder " + dir.string() + " is not writable");
 }
 
 }  // namespace qvit

@@ -7,5 +7,8 @@
 namespace qvit {
 
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// Throws a clear Error unless `path` could be written atomically: its folder exists and accepts a
+// new file. Commands call it before their long work.
+void check_writable(const std::string& path);
 
 }  // namespace qvit

@@ -11,63 +11,15 @@
 
 namespace fs = std::filesystem;
 
+#include "cli_runner.h"
+
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string err;
-};
-
-RunResult run_qvit(const std::string& args) {
-  const fs::path err_file = fs::temp_directory_path() / ("qvit_cli_err_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + ".txt");
-  const std::string cmd = std::string(QVIT_BINARY) + " " + args + " >/dev/null 2>" + err_file.string();
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream f(err_file);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  r.err = ss.str();
-  fs::remove(err_file);
-  return r;
-}
-
-// Exit code 1 (2 would be an internal error, ≥ 128 a crash) and, besides info/warning log lines,
-// exactly one stderr line: "error: …" containing `needle`.
-void expect_one_clear_error(const std::string& args, const std::string& needle) {
-  const RunResult r = run_qvit(args);
-  EXPECT_EQ(r.exit_code, 1) << args << "\nstderr: " << r.err;
-  std::istringstream lines(r.err);
-  std::vector<std::string> other;
-  for (std::string line; std::getline(lines, line);)
-    if (line.rfind("info: ", 0) != 0 && line.rfind("warning: ", 0) != 0) other.push_back(line);
-  ASSERT_EQ(other.size(), 1u) << args << "\nstderr: " << r.err;
-  EXPECT_EQ(other[0].rfind("error: ", 0), 0u) << r.err;
-  EXPECT_NE(other[0].find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-}
+using qvit::test::expect_one_clear_error;
+using qvit::test::run_qvit;
+using qvit::test::TempDir;
 
 const fs::path kMalformed = fs::path(QVIT_TEST_DIR) / "golden" / "malformed";
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("qvit_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& rel, const std::string& content) const {
-    const fs::path p = path_ / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
 
 TEST(CliErrors, MalformedModels) {
   const std::array<std::pair<const char*, const char*>, 6> cases = {{

@@ -1,0 +1,73 @@
+// What a user can trust of the command line (issue 8, items 3 and 7): one grouped message for
+// unsupported ops in every command, recipes and presets by name, a clear message when no config
+// names a model, usage errors as one error line with exit code 2, --version, nonsense refused
+// before any work, and output paths checked before the long work.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "cli_runner.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using qvit::test::expect_one_clear_error;
+using qvit::test::run_qvit;
+using qvit::test::TempDir;
+
+const fs::path kMalformed = fs::path(QVIT_TEST_DIR) / "golden" / "malformed";
+const fs::path kDeit = fs::path(QVIT_SOURCE_DIR) / "models" / "deit_fmnist.onnx";
+
+TEST(CliBehaviour, UnsupportedOpsOneGroupedMessageInEveryCommand) {
+  const std::string m = (kMalformed / "unsupported_op.onnx").string();
+  const std::string grouped = "op type(s) qvit cannot run: NonMaxSuppression ×1 (";
+  expect_one_clear_error("inspect " + m, grouped);
+  TempDir t;
+  if (!fs::is_directory("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  expect_one_clear_error("eval " + m + " --preset fmnist -q --limit 4", grouped);
+  expect_one_clear_error("calibrate " + m + " --preset fmnist -q --recipe w8a8 -o " + (t.path() / "c.json").string(), grouped);
+  EXPECT_FALSE(fs::exists(t.path() / "c.json"));
+}
+
+TEST(CliBehaviour, RecipesAndPresetsByName) {
+  TempDir t;
+  expect_one_clear_error("calibrate " + kDeit.string() + " --recipe w9a9 -o " + (t.path() / "c.json").string(),
+                         "no bundled recipe of that name (bundled: w4a4");
+  expect_one_clear_error("eval " + kDeit.string() + " --preset imagenett", "no bundled config of that name (bundled: ");
+  expect_one_clear_error("eval " + kDeit.string() + " --preset fmnist --config x.json", "exclusive");
+}
+
+TEST(CliBehaviour, NoConfigNamesTheModel) {
+  TempDir t;
+  const fs::path copy = t.path() / "my_vit.onnx";
+  fs::copy_file(kMalformed / "valid.onnx", copy);
+  // Never silently picked by a file-name prefix: the message says what to pass or write.
+  expect_one_clear_error("eval " + copy.string(), "no preprocessing config names 'my_vit.onnx'; pass --preset NAME");
+}
+
+TEST(CliBehaviour, UsageErrorsAreOneLineWithExitCode2) {
+  for (const std::string args : {"eval", "eval m.onnx --bogus", "eval m.onnx --limit 0", "eval m.onnx --limit -3",
+                                 "calibrate m.onnx --recipe w8a8 -o c.json --samples 0", "frobnicate"}) {
+    const auto r = run_qvit(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << args << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
+  }
+  const auto v = run_qvit("--version");
+  EXPECT_EQ(v.exit_code, 0);
+}
+
+TEST(CliBehaviour, NonsenseRefusedBeforeWork) {
+  expect_one_clear_error("eval " + kDeit.string() + " --nonlinear shift", "needs --int");
+  expect_one_clear_error("eval " + kDeit.string() + " --int", "--int needs --calib");
+  expect_one_clear_error("calibrate " + kDeit.string() + " --recipe w8a8 -o /nonexistent/dir/c.json", "/nonexistent/dir");
+  expect_one_clear_error("eval " + kDeit.string() + " --json /nonexistent/dir/r.json", "/nonexistent/dir");
+  if (!fs::is_directory(fs::path(QVIT_SOURCE_DIR) / "calib" / "fmnist")) GTEST_SKIP() << "calib/fmnist not present";
+  TempDir t;
+  expect_one_clear_error("calibrate " + kDeit.string() + " --recipe w8a8 -q --batch 5 -o " + (t.path() / "c.json").string(),
+                         "does not divide --samples 32");
+}
+
+}  // namespace
