@@ -27,7 +27,7 @@ void add_eval_command(CLI::App& app) {
     std::string model, data, config, preset, json, split, calib, nonlinear;
     int64_t limit = -1, batch = 32;
     int m_star = LoweringOptions{}.softmax_m_star;
-    bool skip_bad = false, quiet = false, integer = false;
+    bool skip_bad = false, quiet = false, integer = false, strict = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model")->required();
@@ -46,6 +46,7 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"shift", "poly", "int32safe"}));
   cmd->add_option("--m-star", o->m_star, "with --int: int32-safe softmax left shift M* for layers the calibration has none for")
       ->check(CLI::Range(1, 30));
+  cmd->add_flag("--strict", o->strict, "integer models: any int32 truncation or failed range proof is an error (exit 1)");
   cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
@@ -76,6 +77,7 @@ void add_eval_command(CLI::App& app) {
 
     nlohmann::json j;
     ClassificationResult r;
+    std::pair<uint64_t, uint64_t> integrity{0, 0};  // truncations, failed range proofs
     if (int_onnx) {
       IntRunStats stats;
       r = evaluate_classifier([&](const Tensor& images) { return int_onnx->run(images, &stats); }, loader, progress);
@@ -85,6 +87,7 @@ void add_eval_command(CLI::App& app) {
       const TruncationReport trunc = truncation_report(int_onnx->lowered().graph, stats);
       j.update(trunc.to_json());
       trunc.log_nonzero();
+      integrity = {trunc.total_events(), 0};
     } else if (o->calib.empty()) {
       FloatModel model(o->model, o->batch);
       r = evaluate_classifier([&](const Tensor& images) { return model.run(images); }, loader, progress);
@@ -106,6 +109,14 @@ void add_eval_command(CLI::App& app) {
                    nonlinear_family_name(lopt.family), r.top1(), ev.fake_quant_top1, ev.float_top1,
                    ev.agreement_fake_quant, ev.agreement_float);
       ev.truncations.log_nonzero();
+      uint64_t failed = 0;
+      for (const auto& b : ev.bounds)
+        if (!b.fits) {
+          if (failed++ < 3)
+            spdlog::warn("int32 range proof failed: {} ({}, {}) can reach {:.0f} > 2^31 - 1", b.node, b.kernel, b.stage, b.worst_abs);
+        }
+      if (failed > 3) spdlog::warn("int32 range proof failed for {} more kernel(s) (all in the JSON's int32_range_proof)", failed - 3);
+      integrity = {ev.truncations.total_events(), failed};
     } else {
       const CalibrationResult calib = load_calibration_result(o->calib);
       const FakeQuantEvaluation ev = evaluate_fake_quant(o->model, calib, loader, o->batch, progress);
@@ -120,10 +131,13 @@ void add_eval_command(CLI::App& app) {
     j["data"] = data_path;
     j["config"] = cfg.file.string();
     if (r.skipped) spdlog::warn("{} unreadable image(s) skipped", r.skipped);
-    spdlog::info("{}: top-1 {:.2f}%  top-5 {:.2f}%  on {} images  ({:.0f} images/s)", o->model, r.top1(), r.top5(), r.samples,
-                 r.images_per_second());
+    spdlog::info("{}: top-1 {:.2f}%  top-5 {:.2f}%  on {} images  ({} images/s)", o->model, r.top1(), r.top5(), r.samples,
+                 r.images_per_second() >= 100 ? fmt::format("{:.0f}", r.images_per_second()) : fmt::format("{:.3g}", r.images_per_second()));
     if (o->json == "-") std::cout << j.dump(2) << "\n";
     else if (!o->json.empty()) write_file_atomic(o->json, j.dump(2) + "\n");
+    if (o->strict && (integrity.first || integrity.second))
+      throw Error(o->model + ": --strict: " + std::to_string(integrity.first) + " int32 truncation(s), " +
+                  std::to_string(integrity.second) + " failed range proof(s)");
   });
 }
 

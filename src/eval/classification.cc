@@ -9,6 +9,13 @@
 
 namespace qvit {
 
+double ClassificationResult::images_per_second() const {
+  if (seconds <= 0 || samples <= 0) return 0;
+  const double v = static_cast<double>(samples) / seconds;
+  const double unit = std::pow(10.0, std::floor(std::log10(v)) - 2);
+  return std::round(v / unit) * unit;
+}
+
 nlohmann::json ClassificationResult::to_json() const {
   auto round3 = [](double v) { return std::round(v * 1000.0) / 1000.0; };
   return {{"top1", round3(top1())},
@@ -18,7 +25,7 @@ nlohmann::json ClassificationResult::to_json() const {
           {"correct_top5", correct_top5},
           {"skipped", skipped},
           {"seconds", round3(seconds)},
-          {"images_per_second", round3(images_per_second())}};
+          {"images_per_second", images_per_second()}};
 }
 
 std::vector<int64_t> argmax_rows(const Tensor& logits) {

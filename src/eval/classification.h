@@ -20,7 +20,8 @@ struct ClassificationResult {
 
   double top1() const { return samples ? 100.0 * static_cast<double>(correct_top1) / static_cast<double>(samples) : 0; }
   double top5() const { return samples ? 100.0 * static_cast<double>(correct_top5) / static_cast<double>(samples) : 0; }
-  double images_per_second() const { return seconds > 0 ? static_cast<double>(samples) / seconds : 0; }
+  // Rounded to 3 significant digits: the runs this is measured over vary more than that.
+  double images_per_second() const;
   nlohmann::json to_json() const;
 };
 

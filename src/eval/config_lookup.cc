@@ -56,16 +56,20 @@ LocatedConfig load_config_file(const fs::path& file) {
 }
 
 LocatedConfig find_config_for_model(const fs::path& model) {
-  // An exported model (qvit export: NAME.int.onnx, NAME.qdq.onnx) uses the config of NAME.onnx.
+  // An exported model (qvit export: NAME.int.onnx, NAME.w8a8.qdq.onnx, ...) uses the config of
+  // NAME.onnx: the name up to an export suffix, then up to its first dot.
   std::string stem = model.stem().string();
   for (const char* suffix : {".int", ".qdq"})
     if (stem.size() > std::strlen(suffix) && stem.ends_with(suffix)) stem.resize(stem.size() - std::strlen(suffix));
   const std::string file = stem + model.extension().string();
-  for (const auto& f : config_files()) {
-    LocatedConfig lc = load_config_file(f);
-    for (const auto& m : lc.config.models)
-      if (fs::path(m).filename() == file) return lc;
-  }
+  std::vector<std::string> names = {file};
+  if (stem.find('.') != std::string::npos && stem.find('.') > 0) names.push_back(stem.substr(0, stem.find('.')) + model.extension().string());
+  for (const auto& name : names)
+    for (const auto& f : config_files()) {
+      LocatedConfig lc = load_config_file(f);
+      for (const auto& m : lc.config.models)
+        if (fs::path(m).filename() == name) return lc;
+    }
   throw Error(model.string() + ": no preprocessing config names '" + file +
               "'; pass --preset NAME (bundled: " + preset_names() +
               ") or --config FILE, a qvit.config/1 JSON such as {\"format\": \"qvit.config/1\", \"model\": \"" + file +

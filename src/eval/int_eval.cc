@@ -42,9 +42,17 @@ nlohmann::json TruncationReport::to_json() const {
   return {{"truncation_per_kernel", list(per_kernel)}, {"truncation_per_layer", list(per_layer)}};
 }
 
+uint64_t TruncationReport::total_events() const {
+  uint64_t n = 0;
+  for (const auto& k : per_kernel) n += k.events;
+  return n;
+}
+
 void TruncationReport::log_nonzero() const {
   for (const auto& k : per_kernel)
-    if (k.events) spdlog::info("  truncations in {}: {} of {} ({:.4f}%)", k.op, k.events, k.elements, 100.0 * k.ratio());
+    if (k.events)
+      spdlog::warn("int32 truncations in {}: {} of {} outputs ({:.4f}%): the integer model saturated or divided to 0 there",
+                   k.op, k.events, k.elements, 100.0 * k.ratio());
 }
 
 nlohmann::json IntEvaluation::to_json() const {

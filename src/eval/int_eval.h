@@ -23,7 +23,8 @@ struct TruncationReport {
   std::vector<Count> per_layer, per_kernel;
   // {"truncation_per_kernel": [...], "truncation_per_layer": [...]}
   nlohmann::json to_json() const;
-  void log_nonzero() const;  // one info line per kernel type that truncated
+  void log_nonzero() const;  // one warning line per kernel type that truncated
+  uint64_t total_events() const;
 };
 TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& stats);
 

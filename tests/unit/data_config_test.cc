@@ -134,7 +134,8 @@ TEST(DataConfig, EveryBadFieldIsOneLineNamingFileAndField) {
       {"class name not a string", [](json& j) { j["class_names"][1] = 7; }, "class_names[1]"},
       {"class_names not an array", [](json& j) { j["class_names"] = "a"; }, "class_names"},
       {"name not a string", [](json& j) { j["name"] = 3; }, "name"},
-      {"model not a string", [](json& j) { j["model"] = {"a.onnx"}; }, "model"},
+      {"model not a string or strings", [](json& j) { j["model"] = 7; }, "model"},
+      {"model list with a number", [](json& j) { j["model"] = json::array({"a.onnx", 3}); }, "model[1]"},
       {"default_split not a string", [](json& j) { j["default_split"] = 5; }, "default_split"},
   };
   for (const auto& c : cases) {
