@@ -43,9 +43,11 @@ class Pool {
     }
     cv_.notify_all();
     drain();
-    // Wait for chunks still running on workers.
+    // Wait for chunks still running on workers, and for every worker to leave drain(): a worker
+    // still in it when the next region resets the counters could take a chunk of that region
+    // against this one's count, run it twice and leave pending_ below zero (a hang).
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_.load() == 0; });
+    done_cv_.wait(lk, [&] { return pending_.load() == 0 && draining_ == 0; });
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -80,8 +82,11 @@ class Pool {
       seen = generation_;
       if (stop_) return;
       if (!job_) continue;
+      ++draining_;
       lk.unlock();
       drain();
+      lk.lock();
+      if (--draining_ == 0) done_cv_.notify_all();
     }
   }
   uint64_t generation_seen() {
@@ -93,6 +98,7 @@ class Pool {
   std::mutex mu_, run_mu_;
   std::condition_variable cv_, done_cv_;
   uint64_t generation_ = 0;
+  int draining_ = 0;  // workers inside drain() (guarded by mu_)
   bool stop_ = false;
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t chunks_ = 0;

@@ -35,5 +35,18 @@ TEST(ThreadPool, NestedCallsRunSeriallyAndExceptionsPropagate) {
   EXPECT_EQ(after.load(), 100);
 }
 
+// Regions back to back with changing chunk counts: a worker late from one region must never take
+// a chunk of the next (that ran chunks twice and could hang the caller forever).
+TEST(ThreadPool, BackToBackRegionsOfChangingSizeRunEachChunkOnce) {
+  for (int round = 0; round < 20000; ++round) {
+    const int64_t n = 2 + (round * 7919) % 13;
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "round " << round << " n " << n << " i " << i;
+  }
+}
+
 }  // namespace
 }  // namespace qvit
