@@ -8,6 +8,8 @@
   unsupported_op.onnx       uses op 'NonMaxSuppression' (not a ViT op; qvit does not run it)
   custom_domain.onnx        a node in an unknown domain 'com.example'
   not_onnx.onnx             plain text
+  sigmoid_mlp.onnx          a valid image classifier, input [N,1,28,28], Flatten → Linear → Sigmoid →
+                            Linear: it runs in float, but Sigmoid has no integer-only form
 
 Usage: tools/make_malformed_models.py [--out tests/golden/malformed]
 """
@@ -64,7 +66,18 @@ def main():
     m.ir_version = 8
     write("custom_domain.onnx", m.SerializeToString())
     write("not_onnx.onnx", b"this is not an ONNX model\n")
-    print(f"wrote 8 models to {args.out}")
+    img = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])
+    mlp_init = [numpy_helper.from_array((0.05 * rng.standard_normal((784, 16))).astype(np.float32), "W1"),
+                numpy_helper.from_array(np.zeros(16, np.float32), "B1"),
+                numpy_helper.from_array((0.3 * rng.standard_normal((16, 10))).astype(np.float32), "W2")]
+    mlp = [helper.make_node("Flatten", ["input"], ["f"], name="flatten", axis=1),
+           helper.make_node("MatMul", ["f", "W1"], ["h"], name="fc1/MatMul"),
+           helper.make_node("Add", ["h", "B1"], ["hb"], name="fc1/Add"),
+           helper.make_node("Sigmoid", ["hb"], ["s"], name="act/Sigmoid"),
+           helper.make_node("MatMul", ["s", "W2"], ["logits"], name="fc2/MatMul")]
+    write("sigmoid_mlp.onnx", model(helper.make_graph(mlp, "sigmoid_mlp", [img], [logits], mlp_init)).SerializeToString())
+    print(f"wrote 9 models to {args.out}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "data/dataset.h"
 #include "eval/config_lookup.h"
+#include "runtime/int_model.h"
 #include "util/atomic_file.h"
 
 namespace qvit::cli {
@@ -15,7 +16,7 @@ void add_calibrate_command(CLI::App& app) {
   struct Opts {
     std::string model, data, config, preset, recipe, output, split, observer;
     int64_t samples = -1, batch = 0;
-    bool first_n = false, quiet = false, skip_bad = false;
+    bool first_n = false, quiet = false, skip_bad = false, strict = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model")->required();
@@ -29,6 +30,7 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--samples", o->samples, "number of calibration images (default: the recipe's)")->check(CLI::Range(1, 1000000));
   cmd->add_option("--batch", o->batch, "images per forward pass; must divide --samples (default: the largest divisor up to 32)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_flag("--strict", o->strict, "refuse (exit 1, nothing written) a model that has no integer-only form");
   cmd->add_flag("--skip-bad", o->skip_bad, "skip unreadable images (with a warning) and take the next ones instead");
   cmd->add_flag("--first", o->first_n, "take the first N images in dataset order (default: class-balanced round robin)");
   cmd->add_option("-o,--output", o->output, "calibration result to write (.calib.json)")->required();
@@ -56,6 +58,15 @@ void add_calibrate_command(CLI::App& app) {
     copt.progress = !o->quiet;
     const auto t0 = std::chrono::steady_clock::now();
     const CalibrationResult r = calibrate(o->model, *dataset, recipe, copt);
+    // Said now, not at the later eval --int or export: the calibration still serves fake-quant
+    // evaluation and QDQ export, but no integer-only model can be made from it.
+    LoweringOptions lopt;
+    lopt.family = nonlinear_family_from_name(recipe.nonlinear);
+    if (const auto problem = integer_lowering_problem(o->model, r, lopt)) {
+      if (o->strict) throw Error("integer-only export is impossible for this model: " + *problem);
+      spdlog::warn("integer-only export is impossible for this model: {} (the calibration still serves fake-quant eval "
+                   "and --format qdq export)", *problem);
+    }
     r.save(o->output);
     spdlog::info("{}: recipe {} on {} images ({}) → {} weight and {} activation quantizers, {} reparameterized LayerNorm(s) "
                  "in {:.1f} s → {}",

@@ -7,6 +7,16 @@
 
 namespace qvit {
 
+std::optional<std::string> integer_lowering_problem(const std::string& model_path, const CalibrationResult& calib,
+                                                    const LoweringOptions& options) {
+  try {
+    lower_to_integer(load_reparameterized(model_path, calib, 1, true), calib, options);
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
+
 IntModel::IntModel(const std::string& model_path, const CalibrationResult& calib, int64_t batch_size,
                    const LoweringOptions& options, bool allow_other_model)
     : batch_(batch_size) {

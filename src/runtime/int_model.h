@@ -4,6 +4,7 @@
 // the input image is quantized to the input point's codes, the logits come back as integers and
 // are scaled to real numbers (per channel) for the report.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "calib/calibration_result.h"
@@ -12,6 +13,11 @@
 #include "ir/executor.h"
 
 namespace qvit {
+
+// Why `model_path` + `calib` cannot become an integer-only model (the lowering's error: op, node,
+// reason), or nullopt when it can. `calibrate` asks this right away, not the later `eval --int`.
+std::optional<std::string> integer_lowering_problem(const std::string& model_path, const CalibrationResult& calib,
+                                                    const LoweringOptions& options);
 
 class IntModel {
  public:

@@ -70,4 +70,18 @@ TEST(CliBehaviour, NonsenseRefusedBeforeWork) {
                          "does not divide --samples 32");
 }
 
+TEST(CliBehaviour, CalibrateSaysWhenNoIntegerFormExists) {
+  if (!fs::is_directory(fs::path(QVIT_SOURCE_DIR) / "calib" / "fmnist")) GTEST_SKIP() << "calib/fmnist not present";
+  TempDir t;
+  const std::string m = (kMalformed / "sigmoid_mlp.onnx").string();
+  const auto r = run_qvit("calibrate " + m + " --preset fmnist -q --recipe w8a8 -o " + (t.path() / "c.json").string());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: integer-only export is impossible for this model"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("node 'act/Sigmoid' (Sigmoid)"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(t.path() / "c.json")) << "the calibration still serves fake-quant and QDQ";
+  expect_one_clear_error("calibrate " + m + " --preset fmnist -q --strict --recipe w8a8 -o " + (t.path() / "s.json").string(),
+                         "integer-only export is impossible for this model");
+  EXPECT_FALSE(fs::exists(t.path() / "s.json"));
+}
+
 }  // namespace
