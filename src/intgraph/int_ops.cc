@@ -360,6 +360,16 @@ void op_QClamp(const OpCall& c, std::vector<Tensor>& out) {
   ref::clamp_codes(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), range);
 }
 
+// x · c, c int32 repeating over x's leading elements (sign flips, small integer factors).
+void op_QMulConst(const OpCall& c, std::vector<Tensor>& out) {
+  const Tensor& x = c.input(0);
+  const Tensor& k = c.input(1);
+  if (k.dtype() != DType::Int32 || k.numel() == 0 || x.numel() % k.numel() != 0) c.fail("constant must repeat over the input");
+  out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
+  ref::mul_const(i32(c, 0), checked_count(c, x.numel()), k.data<int32_t>(), checked_count(c, k.numel()),
+                 out[0].data<int32_t>(), stats_for(c));
+}
+
 // The float op set's MaxPool is element-type generic: on int32 codes it is exact.
 void op_QMaxPool(const OpCall& c, std::vector<Tensor>& out) {
   if (c.input(0).dtype() != DType::Int32) c.fail("expects int32 codes");
@@ -377,6 +387,7 @@ const std::unordered_map<std::string, OpFn>& int_ops() {
       {"QLayerNorm", op_QLayerNorm},   {"QLog2Codes", op_QLog2Codes},
       {"QLog2MatMul", op_QLog2MatMul}, {"QMean", op_QMean},
       {"QClamp", op_QClamp},           {"QMaxPool", op_QMaxPool},
+      {"QMulConst", op_QMulConst},
   };
   return ops;
 }

@@ -20,6 +20,7 @@
 //   QLog2Codes   P, rq[1,3]; attrs frac_bits, code_bits       → log-√2 codes of requant(P)
 //   QLog2MatMul  codes[…,M,K], V[…,K,N]; attrs frac_bits, sqrt2, code_bits
 //   QMean        X; attrs axes, keepdims                       → rounded integer mean
+//   QMulConst    X, C (int32, repeats over X's leading elements)  → X·C (saturated, counted)
 //   QClamp       X; attrs lo, hi                               → max(lo, min(x, hi)) (ReLU: lo 0)
 //   QMaxPool     X; attrs kernel_shape, strides?, pads?, dilations?, ceil_mode? (ONNX MaxPool)
 #include <cstdint>

@@ -32,6 +32,16 @@ void requantize_per_channel(const int32_t* in, int32_t* out, int32_t rows, int32
   run(in, out, rows, channels, rq, 1, range, stats);
 }
 
+void mul_const(const int32_t* in, int32_t count, const int32_t* c, int32_t c_count, int32_t* out, TruncationStats* stats) {
+  int32_t events = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    const Checked32 p = sat_mul(in[i], c[i % c_count]);
+    out[i] = p.value;
+    events += p.lost ? 1 : 0;
+  }
+  record_truncations(stats, events, count);
+}
+
 void clamp_codes(const int32_t* in, int32_t* out, int32_t count, ClampRange range) {
   for (int32_t i = 0; i < count; ++i) out[i] = in[i] < range.lo ? range.lo : (in[i] > range.hi ? range.hi : in[i]);
 }

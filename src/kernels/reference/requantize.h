@@ -35,4 +35,7 @@ void requantize_per_channel(const int32_t* in, int32_t* out, int32_t rows, int32
 // out = max(lo, min(in, hi)): ReLU (lo 0) and Clip on codes, no rescaling.
 void clamp_codes(const int32_t* in, int32_t* out, int32_t count, ClampRange range);
 
+// out[i] = in[i] · c[i mod c_count], saturated to int32 (each saturation counted).
+void mul_const(const int32_t* in, int32_t count, const int32_t* c, int32_t c_count, int32_t* out, TruncationStats* stats);
+
 }  // namespace qvit::kernels::ref
