@@ -1,16 +1,21 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "cli/commands.h"
 #include "ir/executor.h"
+#include "onnx/int_onnx_export.h"
 #include "onnx/onnx_import.h"
+#include "runtime/float_model.h"
+#include "runtime/int_model.h"
 #include "util/npy.h"
 
 namespace qvit::cli {
 
 void add_run_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("run", "run the float model on a .npy input (NCHW float32), write logits as .npy");
+  auto* cmd = app.add_subcommand("run", "run a model (float, QDQ, or an exported integer-only .int.onnx) on a .npy input "
+                                        "(NCHW float32), write logits as .npy");
   struct Opts {
     std::string model, input, output;
   };
@@ -21,13 +26,23 @@ void add_run_command(CLI::App& app) {
   cmd->callback([o] {
     Tensor x = read_npy(o->input);
     if (x.dtype() != DType::Float32) throw Error(o->input + ": input must be float32, got " + dtype_name(x.dtype()));
-    ImportOptions opt;
-    opt.batch = x.rank() > 0 ? x.shape()[0] : 1;
-    const Graph g = import_onnx(o->model, opt);
-    if (g.inputs.size() != 1) throw Error(o->model + ": `qvit run` supports models with one input");
-    Executor ex(g);
+    if (is_int_onnx(o->model)) {
+      // The integer-only model: the float input quantized at its boundary, the logits scaled back.
+      IntModel m(load_int_onnx(o->model));
+      const Shape& want = m.lowered().graph.value(m.lowered().graph.inputs.at(0)).shape;
+      if (x.rank() != static_cast<int>(want.size()) || !std::equal(want.begin() + 1, want.end(), x.shape().begin() + 1))
+        throw Error(o->input + ": shape " + shape_str(x.shape()) + " does not fit the model input " + shape_str(want));
+      const auto t0 = std::chrono::steady_clock::now();
+      const Tensor y = m.run(x);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      write_npy(o->output, y);
+      spdlog::info("{} → {} {} in {:.1f} ms (integer-only model)", o->input, o->output, shape_str(y.shape()), ms);
+      return;
+    }
+    // A model exported with a fixed batch runs the input in chunks of it.
+    FloatModel model(o->model, x.rank() > 0 ? x.shape()[0] : 1);
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<Tensor> out = ex.run({std::move(x)});
+    std::vector<Tensor> out = {model.run(x)};
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     write_npy(o->output, out.at(0));
     spdlog::info("{} → {} {} in {:.1f} ms", o->input, o->output, shape_str(out[0].shape()), ms);

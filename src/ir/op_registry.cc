@@ -21,6 +21,7 @@ const std::unordered_map<std::string, OpFn>& table() {
     register_reduce_ops(t);
     register_nn_ops(t);
     register_pool_ops(t);
+    register_quantize_linear_ops(t);
     return std::unordered_map<std::string, OpFn>(t.begin(), t.end());
   }();
   return map;

@@ -40,6 +40,7 @@ void register_shape_ops(OpTable& t);
 void register_reduce_ops(OpTable& t);
 void register_nn_ops(OpTable& t);
 void register_pool_ops(OpTable& t);
+void register_quantize_linear_ops(OpTable& t);
 
 // Normalizes a possibly negative axis against a rank, with a clear error.
 int normalize_axis(const OpCall& c, int64_t axis, int rank);

@@ -41,6 +41,7 @@ const std::map<std::string, IntOpSpec>& int_op_specs() {
       {"QLog2MatMul", {{"frac_bits", "sqrt2", "code_bits"}, 2, 2}},
       {"QMean", {{"axes", "keepdims"}, 1, 1}},
       {"QClamp", {{"lo", "hi"}, 1, 1}},
+      {"QMulConst", {{}, 2, 2}},
       {"QMaxPool", {{"kernel_shape"}, 1, 1}},
   };
   return specs;

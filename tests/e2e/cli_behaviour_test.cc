@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cli_runner.h"
+#include "util/npy.h"
 
 namespace fs = std::filesystem;
 
@@ -82,6 +83,28 @@ TEST(CliBehaviour, CalibrateSaysWhenNoIntegerFormExists) {
   expect_one_clear_error("calibrate " + m + " --preset fmnist -q --strict --recipe w8a8 -o " + (t.path() / "s.json").string(),
                          "integer-only export is impossible for this model");
   EXPECT_FALSE(fs::exists(t.path() / "s.json"));
+}
+
+// Exported files run in `run` and `eval` like the float model: the integer-only .int.onnx (float
+// input quantized at its boundary, logits scaled back) and the QDQ file (QuantizeLinear /
+// DequantizeLinear in the float engine; it has the export's fixed batch, so `run` chunks).
+TEST(CliBehaviour, RunAndEvalTakeExportedIntAndQdqModels) {
+  if (!fs::is_directory("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  TempDir t;
+  const std::string d = t.path().string() + "/";
+  ASSERT_EQ(run_qvit("calibrate " + kDeit.string() + " -q --recipe w8a8 -o " + d + "c.json").exit_code, 0);
+  ASSERT_EQ(run_qvit("export " + kDeit.string() + " --calib " + d + "c.json -o " + d + "deit_fmnist.int.onnx").exit_code, 0);
+  ASSERT_EQ(run_qvit("export " + kDeit.string() + " --calib " + d + "c.json --format qdq -o " + d + "deit_fmnist.qdq.onnx").exit_code, 0);
+  qvit::write_npy(d + "x.npy", qvit::Tensor(qvit::DType::Float32, {5, 1, 28, 28}));
+  for (const char* m : {"deit_fmnist.int.onnx", "deit_fmnist.qdq.onnx"}) {
+    const auto r = run_qvit(std::string("run ") + d + m + " --input " + d + "x.npy --output " + d + "y.npy");
+    ASSERT_EQ(r.exit_code, 0) << m << "\n" << r.err;
+    EXPECT_EQ(qvit::read_npy(d + "y.npy").shape(), (qvit::Shape{5, 10})) << m;
+    fs::remove(d + "y.npy");
+  }
+  const auto q = run_qvit("eval " + d + "deit_fmnist.qdq.onnx -q --limit 64");
+  EXPECT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_NE(q.err.find("on 64 images"), std::string::npos) << q.err;
 }
 
 }  // namespace
