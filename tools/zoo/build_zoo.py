@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 import zoo_common as zc  # noqa: E402
 
 FAMILIES = ["tfenc_post_bf", "tfenc_post_sf", "preln_mha", "lucid", "deit_distill", "cct", "hybrid",
-            "tv_vit", "tv_swin"]
+            "tv_vit", "tv_swin", "layerscale"]
 
 TRAIN_DEFAULTS = {"epochs": 3, "batch_size": 128, "lr": 1.5e-3, "min_lr": 1e-5, "weight_decay": 0.05,
                   "warmup_epochs": 0.3, "label_smoothing": 0.1, "clip_grad": 1.0, "flip": True, "crop_pad": 0}
