@@ -10,6 +10,7 @@
   not_onnx.onnx             plain text
   sigmoid_mlp.onnx          a valid image classifier, input [N,1,28,28], Flatten → Linear → Sigmoid →
                             Linear: it runs in float, but Sigmoid has no integer-only form
+  wide_head.onnx            image input [N,1,28,28], Flatten → Linear with 128 outputs (for a 10-class config)
 
 Usage: tools/make_malformed_models.py [--out tests/golden/malformed]
 """
@@ -77,7 +78,12 @@ def main():
            helper.make_node("Sigmoid", ["hb"], ["s"], name="act/Sigmoid"),
            helper.make_node("MatMul", ["s", "W2"], ["logits"], name="fc2/MatMul")]
     write("sigmoid_mlp.onnx", model(helper.make_graph(mlp, "sigmoid_mlp", [img], [logits], mlp_init)).SerializeToString())
-    print(f"wrote 9 models to {args.out}")
+    wide_init = [numpy_helper.from_array((0.05 * rng.standard_normal((784, 128))).astype(np.float32), "W")]
+    wide_out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 128])
+    wide = [helper.make_node("Flatten", ["input"], ["f"], name="flatten", axis=1),
+            helper.make_node("MatMul", ["f", "W"], ["logits"], name="head/MatMul")]
+    write("wide_head.onnx", model(helper.make_graph(wide, "wide_head", [img], [wide_out], wide_init)).SerializeToString())
+    print(f"wrote 10 models to {args.out}")
 
 
 if __name__ == "__main__":

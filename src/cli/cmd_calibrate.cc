@@ -20,7 +20,8 @@ void add_calibrate_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model")->required();
-  cmd->add_option("--data", o->data, "calibration images (folder, list or IDX); default: the config's default_calib");
+  cmd->add_option("--data", o->data, "calibration images: class folders, a flat folder of images, a list, IDX, or a .npy "
+                                      "of preprocessed inputs [N,...]; default: the config's default_calib");
   cmd->add_option("--config", o->config, "preprocessing config JSON (default: the config in configs/ that names the model)");
   cmd->add_option("--preset", o->preset, "a bundled preprocessing config by name: imagenet, fmnist, mnist, ...");
   cmd->add_option("--split", o->split, "IDX split prefix (train, t10k)");
@@ -49,6 +50,7 @@ void add_calibrate_command(CLI::App& app) {
     if (data_path.empty()) throw Error(cfg.file.string() + ": no default_calib; pass --data");
     data::DatasetOptions dopt;
     dopt.split = o->split;
+    dopt.allow_unlabelled = true;
     auto dataset = data::open_dataset(data_path, cfg.config, dopt);
     CalibrateOptions copt;
     copt.samples = o->samples > 0 ? o->samples : recipe.samples;

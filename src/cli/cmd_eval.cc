@@ -72,6 +72,7 @@ void add_eval_command(CLI::App& app) {
     lopt.batch_size = o->batch;
     lopt.limit = o->limit;
     lopt.skip_bad = o->skip_bad;
+    lopt.num_classes = cfg.config.num_classes;
     data::BatchLoader loader(*dataset, lopt);
     const bool progress = !o->quiet && o->json != "-";
 

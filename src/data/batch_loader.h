@@ -27,6 +27,9 @@ struct BatchLoaderOptions {
   // counted. Without it, the first bad image (in visiting order) throws its BadImageError.
   bool skip_bad = false;
   int num_threads = 2;
+  // Classes the preprocessing config declares (0: unknown): evaluation warns when the model's
+  // output width differs.
+  int64_t num_classes = 0;
 };
 
 class BatchLoader {
@@ -38,6 +41,7 @@ class BatchLoader {
 
   // Samples to visit (after the limit), and batches if none were skipped.
   int64_t num_samples() const { return static_cast<int64_t>(order_.size()); }
+  const BatchLoaderOptions& options() const { return options_; }
   int64_t num_batches() const;
   // Samples visited so far (loaded or skipped), for progress reports.
   int64_t position() const { return position_; }

@@ -7,6 +7,7 @@
 #include "data/idx_dataset.h"
 #include "data/image_file_dataset.h"
 #include "data/image_folder.h"
+#include "data/unlabelled.h"
 
 namespace qvit::data {
 namespace {
@@ -31,7 +32,7 @@ bool is_idx_file_name(const fs::path& p) {
   if (has_images)
     throw qvit::Error(dir.string() +
                       ": holds images but no class subfolders; use the ImageNet layout <dir>/<class>/<image> "
-                      "or a list file of `<image path> <label>` lines");
+                      "or a list file of `<image path> <label>` lines (calibrate also takes a flat folder)");
   throw qvit::Error(dir.string() + ": no class subfolders, images or IDX files found");
 }
 
@@ -48,6 +49,11 @@ std::unique_ptr<Dataset> open_dataset(const fs::path& path, const PreprocessConf
       throw qvit::Error(path.string() + ": is an image; the data must be a folder or a list file");
     if (is_idx_file_name(path))
       throw qvit::Error(path.string() + ": is an IDX file; pass the folder that holds the images and labels files");
+    if (path.extension() == ".npy") {
+      if (!options.allow_unlabelled)
+        throw qvit::Error(path.string() + ": a .npy of inputs has no labels; it can calibrate, not evaluate");
+      return open_npy_inputs(path);
+    }
     if (!options.split.empty())
       spdlog::warn("{}: a list file has no splits, so the split \"{}\" is ignored", path.string(), options.split);
     return open_image_list(path, config);
@@ -64,6 +70,7 @@ std::unique_ptr<Dataset> open_dataset(const fs::path& path, const PreprocessConf
   }
   if (ec) throw qvit::Error(path.string() + ": cannot list folder: " + ec.message());
   if (has_subfolder) return open_image_folder(path, config);
+  if (options.allow_unlabelled) return open_flat_image_folder(path, config);
   reject_folder(path);
 }
 

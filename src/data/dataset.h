@@ -3,7 +3,8 @@
 // what `--data` points at:
 //   - a folder with <split>-images-idx3-ubyte[.gz] + <split>-labels-idx1-ubyte[.gz]  → IDX (MNIST);
 //   - a folder with class subfolders (ImageNet/torchvision ImageFolder layout)        → image folder;
-//   - a regular file with `<image path> <label>` lines                                 → image list.
+//   - a regular file with `<image path> <label>` lines                                 → image list;
+//   - with allow_unlabelled, a flat folder of images or a .npy of preprocessed inputs  → unlabelled.
 // Every sample comes out preprocessed for the model by the config's pipeline (preprocess.h).
 #include <cstdint>
 #include <filesystem>
@@ -21,7 +22,8 @@ class Dataset {
   virtual ~Dataset() = default;
 
   virtual int64_t size() const = 0;
-  virtual int64_t label(int64_t i) const = 0;
+  virtual int64_t label(int64_t i) const = 0;  // -1 for unlabelled data
+  virtual bool labelled() const { return true; }
   // Where sample i comes from: the image path, or "idx:<images file>#<index>".
   virtual std::string id(int64_t i) const = 0;
   // Writes sample i, preprocessed, as sample_numel() floats at dst. Safe to call from several
@@ -46,6 +48,8 @@ struct DatasetOptions {
   // IDX split prefix ("train", "t10k"); empty: the config's default_split, or else the only
   // split present.
   std::string split;
+  // Also accept unlabelled data (calibration only): a flat folder of images, a .npy of inputs.
+  bool allow_unlabelled = false;
 };
 
 std::unique_ptr<Dataset> open_dataset(const std::filesystem::path& path, const PreprocessConfig& config,

@@ -1,5 +1,7 @@
 #include "eval/classification.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -49,6 +51,10 @@ ClassificationResult evaluate_classifier(const Classifier& model, data::BatchLoa
     if (logits.rank() != 2 || logits.shape()[0] != batch.size())
       throw Error("model output has shape " + shape_str(logits.shape()) + ", expected [" + std::to_string(batch.size()) + ", classes]");
     const int64_t c = logits.shape()[1];
+    if (r.samples == 0 && loader.options().num_classes > 0 && c != loader.options().num_classes)
+      spdlog::warn("the model outputs {} logits per image but the config declares {} classes; top-1/top-5 run over all {} "
+                   "outputs (check the model's head or the config's num_classes)",
+                   c, loader.options().num_classes, c);
     for (int64_t i = 0; i < batch.size(); ++i) {
       const float* row = logits.data<float>() + i * c;
       const int64_t label = batch.labels[i];

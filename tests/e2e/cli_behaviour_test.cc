@@ -107,4 +107,36 @@ TEST(CliBehaviour, RunAndEvalTakeExportedIntAndQdqModels) {
   EXPECT_NE(q.err.find("on 64 images"), std::string::npos) << q.err;
 }
 
+TEST(CliBehaviour, WarnsWhenTheHeadIsWiderThanTheConfigsClasses) {
+  if (!fs::is_directory("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const auto r = run_qvit("eval " + (kMalformed / "wide_head.onnx").string() + " --preset fmnist -q --limit 8");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: the model outputs 128 logits per image but the config declares 10 classes"), std::string::npos)
+      << r.err;
+}
+
+// Calibration data as ModelOpt / ORT users bring it: a flat folder of images, or a .npy of inputs
+// already preprocessed. Neither has labels, so eval refuses them.
+TEST(CliBehaviour, CalibratesFromAFlatFolderOrANpyOfInputs) {
+  const fs::path images = fs::path(QVIT_SOURCE_DIR) / "calib" / "fmnist" / "00_tshirt_top";
+  if (!fs::is_directory(images)) GTEST_SKIP() << "calib/fmnist not present";
+  TempDir t;
+  const fs::path flat = t.path() / "flat";
+  fs::create_directories(flat);
+  int copied = 0;
+  for (const auto& e : fs::directory_iterator(images))
+    if (copied < 8) fs::copy_file(e.path(), flat / e.path().filename()), ++copied;
+  const auto a = run_qvit("calibrate " + kDeit.string() + " -q --recipe w8a8 --samples 8 --data " + flat.string() + " -o " +
+                          (t.path() / "a.json").string());
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.err.find("unlabelled image folder"), std::string::npos) << a.err;
+  qvit::write_npy((t.path() / "x.npy").string(), qvit::Tensor(qvit::DType::Float32, {8, 1, 28, 28}));
+  const auto b = run_qvit("calibrate " + kDeit.string() + " -q --recipe w8a8 --samples 8 --data " + (t.path() / "x.npy").string() +
+                          " -o " + (t.path() / "b.json").string());
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NE(b.err.find("preprocessed inputs"), std::string::npos) << b.err;
+  expect_one_clear_error("eval " + kDeit.string() + " --data " + flat.string(), "calibrate also takes a flat folder");
+  expect_one_clear_error("eval " + kDeit.string() + " --data " + (t.path() / "x.npy").string(), "has no labels");
+}
+
 }  // namespace
