@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -150,6 +151,17 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
                 " (calibration batches must be full, so that no padding reaches an observer)");
   }
   const int64_t observed = static_cast<int64_t>(indices.size());
+  // A recipe layer pattern that names no node is almost always a typo or another model's names.
+  std::string unmatched;
+  int unmatched_count = 0;
+  for (const auto& o : recipe.layers)
+    if (std::none_of(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return glob_match(o.pattern, n.name); })) {
+      unmatched += (unmatched.empty() ? "'" : ", '") + o.pattern + "'";
+      ++unmatched_count;
+    }
+  if (unmatched_count)
+    spdlog::warn("recipe {}: {} layer pattern(s) match no node of {} and have no effect: {}", recipe.name, unmatched_count,
+                 model_path, unmatched);
 
   CalibrationResult result;
   result.model = model_path;

@@ -107,6 +107,19 @@ TEST(CliBehaviour, RunAndEvalTakeExportedIntAndQdqModels) {
   EXPECT_NE(q.err.find("on 64 images"), std::string::npos) << q.err;
 }
 
+TEST(CliBehaviour, WarnsAboutRecipePatternsThatMatchNoNode) {
+  if (!fs::is_directory(fs::path(QVIT_SOURCE_DIR) / "calib" / "fmnist")) GTEST_SKIP() << "calib/fmnist not present";
+  TempDir t;
+  const fs::path recipe = t.write("r.json", R"({"format": "qvit.recipe/1", "name": "typo",
+    "weights": {"bits": 8}, "activations": {"bits": 8},
+    "layers": [{"pattern": "*blocks.0/*", "weight_bits": 6}, {"pattern": "*blokcs.1/*", "weight_bits": 6}]})");
+  const auto r = run_qvit("calibrate " + kDeit.string() + " -q --recipe " + recipe.string() + " -o " + (t.path() / "c.json").string());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: recipe typo: 1 layer pattern(s) match no node of"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'*blokcs.1/*'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("'*blocks.0/*'"), std::string::npos) << r.err;
+}
+
 TEST(CliBehaviour, WarnsWhenTheHeadIsWiderThanTheConfigsClasses) {
   if (!fs::is_directory("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   const auto r = run_qvit("eval " + (kMalformed / "wide_head.onnx").string() + " --preset fmnist -q --limit 8");
