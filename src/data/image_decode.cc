@@ -1,5 +1,7 @@
 #include "data/image_decode.h"
 
+#include "data/jpeg_decode.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -143,6 +145,8 @@ ImageU8 decode_image_bytes(std::span<const uint8_t> encoded, int channels, const
     bad_image(name, "truncated JPEG (no end-of-image marker after the image data)");
   if (looks_like_png(encoded))
     if (const std::string problem = png_structure_problem(encoded); !problem.empty()) bad_image(name, problem);
+  if (looks_like_jpeg(encoded))
+    if (std::optional<ImageU8> jpeg = decode_jpeg(encoded, name)) return convert_channels(std::move(*jpeg), channels);
   cv::Mat decoded;
   try {
     const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8U, const_cast<uint8_t*>(encoded.data()));

@@ -74,6 +74,31 @@ TEST(CliErrors, BadImages) {
   expect_one_clear_error("eval " + model.string() + " --config " + cfg.string() + " --data " + badlist.string(), "badlist.txt:1");
 }
 
+// libjpeg's own warnings (corrupt data it decodes anyway, as PIL does) are one warning line per
+// file naming it, never bare lines on stderr.
+TEST(CliErrors, LibjpegWarningsNameTheFileOnce) {
+  TempDir t;
+  const fs::path cfg = t.write("cfg.json", config_json());
+  std::ifstream in(fs::path(QVIT_TEST_DIR) / "golden" / "preprocess" / "images" / "gray_50x70.jpg", std::ios::binary);
+  std::string jpeg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(jpeg.size(), 4u);
+  // 2 extraneous bytes after the first header segment (SOI, then APPn of length L at bytes 4–5).
+  const size_t after_first_segment = 4 + ((static_cast<uint8_t>(jpeg[4]) << 8) | static_cast<uint8_t>(jpeg[5]));
+  jpeg.insert(after_first_segment, "\x12\x34");
+  t.write("data/0_a/extra.jpg", jpeg);
+  const auto r = run_qvit("eval " + (kMalformed / "valid.onnx").string() + " --config " + cfg.string() + " --data " +
+                               (t.path() / "data").string());
+  // The model itself does not fit 28x28 images (exit 1 after decoding); the decode warned once.
+  std::istringstream lines(r.err);
+  int warnings = 0, bare = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("warning: ", 0) == 0 && line.find("extra.jpg: libjpeg: Corrupt JPEG data") != std::string::npos) ++warnings;
+    if (line.rfind("Corrupt JPEG", 0) == 0) ++bare;
+  }
+  EXPECT_EQ(warnings, 1) << r.err;
+  EXPECT_EQ(bare, 0) << r.err;
+}
+
 TEST(CliErrors, ModelDoesNotMatchData) {
   // The tiny model takes [N,4]: images of [1,28,28] must be refused with a clear message, not run.
   TempDir t;
