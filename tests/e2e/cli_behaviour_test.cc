@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
 #include "util/npy.h"
@@ -150,6 +153,46 @@ TEST(CliBehaviour, CalibratesFromAFlatFolderOrANpyOfInputs) {
   EXPECT_NE(b.err.find("preprocessed inputs"), std::string::npos) << b.err;
   expect_one_clear_error("eval " + kDeit.string() + " --data " + flat.string(), "calibrate also takes a flat folder");
   expect_one_clear_error("eval " + kDeit.string() + " --data " + (t.path() / "x.npy").string(), "has no labels");
+}
+
+// Truncations are warnings naming the kernel (--strict: an error), and the counts cover real
+// images only: 5 images in chunks of 4 (3 zero-padded rows) count exactly 5/4 of 4 images.
+TEST(CliBehaviour, TruncationsAreWarningsAndExcludePaddedRows) {
+  if (!fs::is_directory("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  TempDir t;
+  const std::string d = t.path().string() + "/";
+  ASSERT_EQ(run_qvit("calibrate " + kDeit.string() + " -q --recipe w8a8 -o " + d + "c.json").exit_code, 0);
+  const std::string shift = "eval " + kDeit.string() + " -q --calib " + d + "c.json --int --nonlinear shift --batch 4";
+  const auto four = run_qvit(shift + " --limit 4 --json " + d + "four.json");
+  ASSERT_EQ(four.exit_code, 0) << four.err;
+  EXPECT_NE(four.err.find("warning: int32 truncations in QShiftmax"), std::string::npos) << four.err;
+  const auto five = run_qvit(shift + " --limit 5 --json " + d + "five.json");
+  ASSERT_EQ(five.exit_code, 0) << five.err;
+  std::ifstream f4(d + "four.json"), f5(d + "five.json");
+  const auto j4 = nlohmann::json::parse(f4), j5 = nlohmann::json::parse(f5);
+  ASSERT_EQ(j4["truncation_per_kernel"].size(), j5["truncation_per_kernel"].size());
+  for (size_t k = 0; k < j4["truncation_per_kernel"].size(); ++k) {
+    const auto e4 = j4["truncation_per_kernel"][k]["elements"].get<uint64_t>();
+    EXPECT_EQ(j5["truncation_per_kernel"][k]["elements"].get<uint64_t>() * 4, e4 * 5) << j5["truncation_per_kernel"][k].dump();
+  }
+  expect_one_clear_error(shift + " --limit 4 --strict", "--strict:");
+}
+
+TEST(CliBehaviour, CalibrateSkipBadTakesTheNextImages) {
+  const fs::path images = fs::path(QVIT_SOURCE_DIR) / "calib" / "fmnist" / "00_tshirt_top";
+  if (!fs::is_directory(images)) GTEST_SKIP() << "calib/fmnist not present";
+  TempDir t;
+  fs::create_directories(t.path() / "flat");
+  int copied = 0;
+  for (const auto& e : fs::directory_iterator(images))
+    if (copied < 9) fs::copy_file(e.path(), t.path() / "flat" / e.path().filename()), ++copied;
+  t.write("flat/000_broken.png", "\x89PNG\r\n\x1a\n not a png");
+  const std::string base = "calibrate " + kDeit.string() + " -q --recipe w8a8 --samples 8 --data " + (t.path() / "flat").string();
+  expect_one_clear_error(base + " -o " + (t.path() / "a.json").string(), "000_broken.png");
+  const auto r = run_qvit(base + " --skip-bad -o " + (t.path() / "b.json").string());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: skipped: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("000_broken.png"), std::string::npos) << r.err;
 }
 
 }  // namespace
