@@ -52,13 +52,7 @@ LoweredModel Lowerer::run() {
   out_.input = ip;
   const int in = new_value(f_.value(fin).name, f_.value(fin).shape);
   out_.graph.inputs.push_back(in);
-  Meta m;
-  m.grid = true;
-  m.point = ip;
-  m.scale = ip.scale;
-  m.lo = grid_range(ip).lo;
-  m.hi = grid_range(ip).hi;
-  set(fin, in, m);
+  set(fin, in, grid_meta(ip));
   for (size_t n = 0; n < f_.nodes.size(); ++n) {
     const Node& node = f_.nodes[n];
     try {

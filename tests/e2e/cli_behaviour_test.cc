@@ -18,10 +18,10 @@ namespace fs = std::filesystem;
 namespace {
 
 using qvit::test::expect_one_clear_error;
+using qvit::test::kMalformed;
 using qvit::test::run_qvit;
 using qvit::test::TempDir;
 
-const fs::path kMalformed = fs::path(QVIT_TEST_DIR) / "golden" / "malformed";
 const fs::path kDeit = fs::path(QVIT_SOURCE_DIR) / "models" / "deit_fmnist.onnx";
 
 TEST(CliBehaviour, UnsupportedOpsOneGroupedMessageInEveryCommand) {

@@ -16,10 +16,10 @@ namespace fs = std::filesystem;
 namespace {
 
 using qvit::test::expect_one_clear_error;
+using qvit::test::kMalformed;
 using qvit::test::run_qvit;
 using qvit::test::TempDir;
 
-const fs::path kMalformed = fs::path(QVIT_TEST_DIR) / "golden" / "malformed";
 
 TEST(CliErrors, MalformedModels) {
   const std::array<std::pair<const char*, const char*>, 6> cases = {{

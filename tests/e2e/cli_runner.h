@@ -16,6 +16,9 @@ namespace qvit::test {
 
 namespace fs = std::filesystem;
 
+// The small broken (and a few valid) models of tools/make_malformed_models.py.
+inline const fs::path kMalformed = fs::path(QVIT_TEST_DIR) / "golden" / "malformed";
+
 
 struct RunResult {
   int exit_code = -1;
