@@ -79,7 +79,8 @@ for m in "${model_list[@]}"; do
   "$QVIT" calibrate "$model" --recipe "$RECIPE_FILE" -q -o "$calib" >&2
   qvit_top1="$("$QVIT" eval "$model" --calib "$calib" --batch "$BATCH" -q --json - 2>/dev/null |
                node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).top1))')"
-  "$QVIT" export "$model" --calib "$calib" --format qdq --batch "$BATCH" -o "$qdq" 2> "$WORK/export.log" || {
+  # No --batch: the QDQ file keeps a dynamic batch, and ORT runs it at --batch.
+  "$QVIT" export "$model" --calib "$calib" --format qdq -o "$qdq" 2> "$WORK/export.log" || {
     cat "$WORK/export.log" >&2
     die "$m: export failed"
   }

@@ -31,10 +31,12 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--m-star", o->m_star, "int format: int32-safe softmax left shift M* when the calibration has none")
       ->check(CLI::Range(1, 30))
       ->capture_default_str();
-  cmd->add_option("--batch", o->batch, "batch size fixed into the exported model's shapes")
+  auto* batch_opt = cmd->add_option("--batch", o->batch, "batch size fixed into the exported model's shapes (qdq: dynamic "
+                                                         "batch unless given)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  cmd->callback([o] {
+  cmd->callback([o, batch_opt] {
+    const size_t batch_given = batch_opt->count();
     check_writable(o->output);
     const CalibrationResult calib = load_calibration_result(o->calib);
     const Graph g = load_reparameterized(o->model, calib, o->batch, false);
@@ -42,6 +44,7 @@ void add_export_command(CLI::App& app) {
     const int64_t batch = g.value(g.inputs.at(0)).shape.at(0);
     if (batch != o->batch) spdlog::info("{}: the model has a fixed batch of {}; --batch {} does not apply", o->model, batch, o->batch);
     std::string what;
+    std::string batch_text = std::to_string(batch);
     size_t nodes = 0;
     if (o->format == "int") {
       LoweringOptions lopt;
@@ -56,12 +59,17 @@ void add_export_command(CLI::App& app) {
       what = std::string("integer-only (") + nonlinear_family_name(lopt.family) + ")";
     } else {
       if (!o->nonlinear.empty()) spdlog::warn("--nonlinear applies to --format int only; ignored");
-      const QdqExportSummary s = save_qdq_onnx(g, calib, o->output);
+      // Without --batch the QDQ file keeps a dynamic batch, read off the model at batches 1 and 2.
+      // (`g` is at batch 1 then: --batch defaults to 1.)
+      const bool dynamic = batch_given == 0;
+      const Graph g2 = dynamic ? load_reparameterized(o->model, calib, 2, false) : Graph{};
+      const QdqExportSummary s = save_qdq_onnx(g, calib, o->output, dynamic ? &g2 : nullptr);
+      if (dynamic && g2.value(g2.inputs.at(0)).shape.at(0) != batch) batch_text = "dynamic";
       nodes = g.nodes.size();
       what = "QDQ (" + std::to_string(s.weights) + " quantized weights, " + std::to_string(s.activation_points) +
              " activation points)";
     }
-    spdlog::info("{} + {} → {}: {} model, {} IR nodes, batch {}, {:.2f} MB", o->model, o->calib, o->output, what, nodes, batch,
+    spdlog::info("{} + {} → {}: {} model, {} IR nodes, batch {}, {:.2f} MB", o->model, o->calib, o->output, what, nodes, batch_text,
                  static_cast<double>(std::filesystem::file_size(o->output)) / 1e6);
   });
 }

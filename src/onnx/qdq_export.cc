@@ -18,8 +18,10 @@ using namespace onnx_util;
 
 class QdqWriter {
  public:
-  QdqWriter(const Graph& g, const CalibrationResult& calib, onnx::GraphProto* gp)
-      : g_(g), gp_(gp), vname_(unique_value_names(g, names_)), read_(vname_), write_(vname_) {
+  // `at_batch_2`: the same model imported at batch 2 (`g` at batch 1) for a dynamic-batch export.
+  QdqWriter(const Graph& g, const CalibrationResult& calib, onnx::GraphProto* gp, const Graph* at_batch_2)
+      : g_(g), g2_(at_batch_2), gp_(gp), vname_(unique_value_names(g, names_)), read_(vname_), write_(vname_) {
+    if (g2_) check_same_structure();
     for (const auto& w : calib.weights) weights_[w.node] = &w;
     for (const auto& a : calib.activations) {
       const int id = g.find_value(a.value);
@@ -39,7 +41,7 @@ class QdqWriter {
       else write_[id] = names_.fresh(vname_[id] + "_float");
     }
     for (int id : g_.inputs) {
-      set_value_info(gp_->add_input(), vname_[id], g_.value(id).dtype, g_.value(id).shape);
+      add_value_info(gp_->add_input(), id);
       quantize_point(id);
     }
     for (const Node& node : g_.nodes) {
@@ -47,7 +49,7 @@ class QdqWriter {
       for (int o : node.outputs)
         if (o >= 0) quantize_point(o);
     }
-    for (int id : g_.outputs) set_value_info(gp_->add_output(), vname_[id], g_.value(id).dtype, g_.value(id).shape);
+    for (int id : g_.outputs) add_value_info(gp_->add_output(), id);
     if (!log_points_.empty())
       summary_.notes.push_back(std::to_string(log_points_.size()) +
                                " log-sqrt2 softmax point(s) left in float: QDQ has no logarithmic quantizer (" +
@@ -84,8 +86,101 @@ class QdqWriter {
 
   std::string input(int id) {
     if (id < 0) return "";
-    if (g_.is_constant(id) && written_.insert(id).second) tensor_to_proto(g_.constant(id), vname_[id], gp_->add_initializer());
+    if (g_.is_constant(id) && written_.insert(id).second) {
+      if (g2_ && !same_constant(g_.constant(id), g2_->constant(id))) batch_dependent_constant(id);
+      else tensor_to_proto(g_.constant(id), vname_[id], gp_->add_initializer());
+    }
     return read_[id];
+  }
+
+  // ---- dynamic batch: what differs between the graphs at batch 1 and 2 is computed from N ----
+
+  void check_same_structure() const {
+    const Graph& b = *g2_;
+    bool same = b.nodes.size() == g_.nodes.size() && b.values.size() == g_.values.size() && b.inputs == g_.inputs &&
+                b.outputs == g_.outputs;
+    for (size_t n = 0; same && n < g_.nodes.size(); ++n)
+      same = b.nodes[n].op == g_.nodes[n].op && b.nodes[n].inputs == g_.nodes[n].inputs &&
+             b.nodes[n].outputs == g_.nodes[n].outputs && b.nodes[n].attrs.size() == g_.nodes[n].attrs.size();
+    for (size_t v = 0; same && v < g_.values.size(); ++v) same = g_.is_constant(static_cast<int>(v)) == b.is_constant(static_cast<int>(v));
+    if (!same)
+      throw Error(g_.source + ": the folded graph's structure changes with the batch, so QDQ export needs a fixed batch; "
+                  "pass --batch N");
+  }
+
+  static bool same_constant(const Tensor& a, const Tensor& b) {
+    return a.dtype() == b.dtype() && a.shape() == b.shape() && std::equal(a.raw(), a.raw() + a.nbytes(), b.raw());
+  }
+
+  // N, the batch, as an int64 scalar read off the first graph input's shape.
+  std::string batch_scalar() {
+    if (!batch_.empty()) return batch_;
+    const std::string shape = emit("Shape", "qvit_batch.shape", {read_[g_.inputs.at(0)]});
+    return batch_ = emit("Gather", "qvit_batch", {shape, initializer("qvit_batch.index", Tensor::scalar<int64_t>(0))}, "",
+                         {{"axis", int64_t{0}}});
+  }
+
+  // a + b·N element-wise, from the values at N = 1 and N = 2 (shape arithmetic is affine in N).
+  std::string affine_in_batch(const std::vector<int64_t>& at1, const std::vector<int64_t>& at2, const std::string& base,
+                              const std::string& out = "") {
+    Tensor a(DType::Int64, {static_cast<int64_t>(at1.size())}), b(DType::Int64, {static_cast<int64_t>(at1.size())});
+    for (size_t i = 0; i < at1.size(); ++i) {
+      b.data<int64_t>()[i] = at2[i] - at1[i];
+      a.data<int64_t>()[i] = at1[i] - b.data<int64_t>()[i];
+    }
+    const std::string scaled = emit("Mul", base + ".per_batch", {batch_scalar(), initializer(base + ".slope", b)});
+    return emit("Add", base + ".at_batch", {scaled, initializer(base + ".offset", a)}, out);
+  }
+
+  void batch_dependent_constant(int id) {
+    const Tensor& c1 = g_.constant(id);
+    const Tensor& c2 = g2_->constant(id);
+    const std::string& name = vname_[id];
+    const bool integer = c1.dtype() == DType::Int64 || c1.dtype() == DType::Int32;
+    if (integer && c1.shape() == c2.shape() && c1.rank() <= 1) {
+      // Shape arithmetic (a Reshape target [N·197, 384], an Expand shape): computed from N.
+      Shape one = c1.shape().empty() ? Shape{1} : c1.shape();
+      const std::string v = affine_in_batch(c1.as_int64s(), c2.as_int64s(), name, c1.rank() == 0 || c1.dtype() == DType::Int32 ? "" : name);
+      std::string r = v;
+      if (c1.dtype() == DType::Int32) r = emit("Cast", name + ".cast", {r}, c1.rank() == 0 ? "" : name, {{"to", int64_t{6}}});
+      if (c1.rank() == 0) emit("Squeeze", name + ".scalar", {r, initializer(name + ".axes", Tensor::from_vector<int64_t>({1}, {0}))}, name);
+      return;
+    }
+    // A constant repeated over the batch along one axis (a class token expanded by the exporter,
+    // [N,1,D] batch-first or [1,N,D] sequence-first): its slice at N = 1 expanded to N.
+    int axis = -1;
+    bool repeated = c1.dtype() == c2.dtype() && c1.rank() == c2.rank() && c1.rank() >= 1;
+    for (int a = 0; repeated && a < c1.rank(); ++a)
+      if (c1.shape()[a] != c2.shape()[a]) {
+        repeated = axis < 0 && c1.shape()[a] == 1 && c2.shape()[a] == 2;
+        axis = a;
+      }
+    repeated = repeated && axis >= 0;
+    if (repeated) {
+      // c2 = [c1, c1] along `axis`: each outer block of c2 holds the same block of c1 twice.
+      int64_t outer = 1;
+      for (int a = 0; a < axis; ++a) outer *= c1.shape()[a];
+      const size_t block = c1.nbytes() / static_cast<size_t>(outer);
+      for (int64_t o = 0; repeated && o < outer; ++o)
+        for (int k = 0; repeated && k < 2; ++k)
+          repeated = std::equal(c1.raw() + o * block, c1.raw() + (o + 1) * block, c2.raw() + (2 * o + k) * block);
+    }
+    if (!repeated)
+      throw Error(g_.source + ": constant '" + name + "' depends on the batch in a way QDQ export cannot express; pass --batch N "
+                  "for a fixed-batch export");
+    std::vector<int64_t> s1(c1.shape().begin(), c1.shape().end()), s2 = s1;
+    s2[static_cast<size_t>(axis)] = 2;
+    const std::string shape = affine_in_batch(s1, s2, name + ".shape");
+    emit("Expand", name + ".expand", {initializer(name + ".slice", c1), shape}, name);
+  }
+
+  void add_value_info(onnx::ValueInfoProto* vi, int id) {
+    set_value_info(vi, vname_[id], g_.value(id).dtype, g_.value(id).shape);
+    if (!g2_) return;
+    const Shape& s2 = g2_->value(id).shape;
+    auto* dims = vi->mutable_type()->mutable_tensor_type()->mutable_shape();
+    for (int d = 0; d < dims->dim_size() && d < static_cast<int>(s2.size()); ++d)
+      if (dims->dim(d).dim_value() != s2[static_cast<size_t>(d)]) dims->mutable_dim(d)->set_dim_param("N");
   }
 
   std::string initializer(const std::string& base, const Tensor& t) {
@@ -180,10 +275,14 @@ class QdqWriter {
     } else if (node.op == "Gelu") {
       convert_gelu(node, out);
     } else {
+      // Inputs first: a batch-dependent constant emits the nodes computing it, which must come
+      // before this one.
+      std::vector<std::string> ins;
+      for (int v : node.inputs) ins.push_back(input(v));
       auto* np = gp_->add_node();
       np->set_name(node_names_.fresh(node.name.empty() ? node.op : node.name));
       np->set_op_type(node.op);
-      for (int v : node.inputs) np->add_input(input(v));
+      for (const auto& in : ins) np->add_input(in);
       for (int v : node.outputs) np->add_output(v >= 0 ? write_[v] : "");
       for (const auto& [k, v] : node.attrs) attr_to_proto(k, v, np->add_attribute(), node.describe());
     }
@@ -205,6 +304,8 @@ class QdqWriter {
   }
 
   const Graph& g_;
+  const Graph* g2_;
+  std::string batch_;  // the batch scalar's name, once emitted
   onnx::GraphProto* gp_;
   UniqueNames names_, node_names_;
   std::vector<std::string> vname_, read_, write_;
@@ -218,7 +319,8 @@ class QdqWriter {
 
 }  // namespace
 
-QdqExportSummary save_qdq_onnx(const Graph& g, const CalibrationResult& calib, const std::string& path) {
+QdqExportSummary save_qdq_onnx(const Graph& g, const CalibrationResult& calib, const std::string& path,
+                               const Graph* at_batch_2) {
   require_exportable_opset(g, "QDQ export");
   onnx::ModelProto m;
   m.set_ir_version(kExportIrVersion);
@@ -229,7 +331,7 @@ QdqExportSummary save_qdq_onnx(const Graph& g, const CalibrationResult& calib, c
   opset->set_version(kExportOpset);
   auto* gp = m.mutable_graph();
   gp->set_name("qvit_qdq");
-  const QdqExportSummary summary = QdqWriter(g, calib, gp).run();
+  const QdqExportSummary summary = QdqWriter(g, calib, gp, at_batch_2).run();
   add_metadata(m, "qvit.qdq.format", kQdqFormat);
   add_metadata(m, "qvit.recipe", calib.recipe.name);
   add_metadata(m, "qvit.qdq.notes", nlohmann::json(summary.notes).dump());

@@ -21,6 +21,11 @@ struct QdqExportSummary {
 };
 
 // `g`: the float graph with the calibration's reparameterizations applied (load_reparameterized).
-QdqExportSummary save_qdq_onnx(const Graph& g, const CalibrationResult& calib, const std::string& path);
+// With `at_batch_2` (the same, imported at batch 2, and `g` at batch 1) the export has a dynamic
+// batch: dimensions and shape constants that differ between the two are written as functions of
+// N = Shape(input)[0] (shape arithmetic is affine in N; a constant repeated over the batch becomes
+// an Expand of one row). Anything else that depends on the batch is an error asking for --batch.
+QdqExportSummary save_qdq_onnx(const Graph& g, const CalibrationResult& calib, const std::string& path,
+                               const Graph* at_batch_2 = nullptr);
 
 }  // namespace qvit

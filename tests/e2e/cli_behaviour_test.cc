@@ -90,14 +90,17 @@ TEST(CliBehaviour, CalibrateSaysWhenNoIntegerFormExists) {
 
 // Exported files run in `run` and `eval` like the float model: the integer-only .int.onnx (float
 // input quantized at its boundary, logits scaled back) and the QDQ file (QuantizeLinear /
-// DequantizeLinear in the float engine; it has the export's fixed batch, so `run` chunks).
+// DequantizeLinear in the float engine, at any batch: the QDQ file's is dynamic).
 TEST(CliBehaviour, RunAndEvalTakeExportedIntAndQdqModels) {
   if (!fs::is_directory("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   TempDir t;
   const std::string d = t.path().string() + "/";
   ASSERT_EQ(run_qvit("calibrate " + kDeit.string() + " -q --recipe w8a8 -o " + d + "c.json").exit_code, 0);
   ASSERT_EQ(run_qvit("export " + kDeit.string() + " --calib " + d + "c.json -o " + d + "deit_fmnist.int.onnx").exit_code, 0);
-  ASSERT_EQ(run_qvit("export " + kDeit.string() + " --calib " + d + "c.json --format qdq -o " + d + "deit_fmnist.qdq.onnx").exit_code, 0);
+  // QDQ without --batch keeps the model's dynamic batch (shape arithmetic computed from N).
+  const auto qdq = run_qvit("export " + kDeit.string() + " --calib " + d + "c.json --format qdq -o " + d + "deit_fmnist.qdq.onnx");
+  ASSERT_EQ(qdq.exit_code, 0) << qdq.err;
+  EXPECT_NE(qdq.err.find("batch dynamic"), std::string::npos) << qdq.err;
   qvit::write_npy(d + "x.npy", qvit::Tensor(qvit::DType::Float32, {5, 1, 28, 28}));
   for (const char* m : {"deit_fmnist.int.onnx", "deit_fmnist.qdq.onnx"}) {
     const auto r = run_qvit(std::string("run ") + d + m + " --input " + d + "x.npy --output " + d + "y.npy");
