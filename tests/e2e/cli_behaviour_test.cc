@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -59,8 +60,13 @@ TEST(CliBehaviour, UsageErrorsAreOneLineWithExitCode2) {
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << args << "\n" << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
   }
-  const auto v = run_qvit("--version");
-  EXPECT_EQ(v.exit_code, 0);
+  const std::string version_file = (fs::temp_directory_path() / ("qvit_version_" + std::to_string(::getpid()))).string();
+  EXPECT_EQ(std::system((std::string(QVIT_BINARY) + " --version > " + version_file).c_str()), 0);
+  std::ifstream vf(version_file);
+  std::string version;
+  std::getline(vf, version);
+  fs::remove(version_file);
+  EXPECT_EQ(version.rfind("qvit ", 0), 0u) << version;
 }
 
 TEST(CliBehaviour, NonsenseRefusedBeforeWork) {
@@ -101,6 +107,12 @@ TEST(CliBehaviour, RunAndEvalTakeExportedIntAndQdqModels) {
   const auto qdq = run_qvit("export " + kDeit.string() + " --calib " + d + "c.json --format qdq -o " + d + "deit_fmnist.qdq.onnx");
   ASSERT_EQ(qdq.exit_code, 0) << qdq.err;
   EXPECT_NE(qdq.err.find("batch dynamic"), std::string::npos) << qdq.err;
+  const std::string summary = d + "inspect.json";
+  ASSERT_EQ(std::system((std::string(QVIT_BINARY) + " inspect " + d + "deit_fmnist.qdq.onnx --json > " + summary).c_str()), 0);
+  std::ifstream sf(summary);
+  const auto sj = nlohmann::json::parse(sf);
+  EXPECT_EQ(sj["inputs"][0]["name"], "input");  // the model's own names
+  EXPECT_EQ(sj["outputs"][0]["name"], "logits");
   qvit::write_npy(d + "x.npy", qvit::Tensor(qvit::DType::Float32, {5, 1, 28, 28}));
   for (const char* m : {"deit_fmnist.int.onnx", "deit_fmnist.qdq.onnx"}) {
     const auto r = run_qvit(std::string("run ") + d + m + " --input " + d + "x.npy --output " + d + "y.npy");
@@ -179,6 +191,40 @@ TEST(CliBehaviour, TruncationsAreWarningsAndExcludePaddedRows) {
     EXPECT_EQ(j5["truncation_per_kernel"][k]["elements"].get<uint64_t>() * 4, e4 * 5) << j5["truncation_per_kernel"][k].dump();
   }
   expect_one_clear_error(shift + " --limit 4 --strict", "--strict:");
+  // I-BERT's softmax overflows int32 here (MLSys'23): the failed range proofs are warnings too.
+  const auto poly = run_qvit("eval " + kDeit.string() + " -q --calib " + d + "c.json --int --nonlinear poly --limit 4");
+  EXPECT_EQ(poly.exit_code, 0) << poly.err;
+  EXPECT_NE(poly.err.find("warning: int32 range proof failed: "), std::string::npos) << poly.err;
+}
+
+// images/s to 3 significant digits, in the log line and the JSON.
+TEST(CliBehaviour, ImagesPerSecondHasThreeSignificantDigits) {
+  if (!fs::is_directory("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  TempDir t;
+  const auto r = run_qvit("eval " + kDeit.string() + " -q --limit 64 --json " + (t.path() / "r.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream f(t.path() / "r.json");
+  const double ips = nlohmann::json::parse(f)["images_per_second"].get<double>();
+  ASSERT_GT(ips, 0);
+  const double unit = std::pow(10.0, std::floor(std::log10(ips)) - 2);
+  EXPECT_NEAR(ips / unit, std::round(ips / unit), 1e-6) << ips;
+  const size_t at = r.err.find(" images/s)");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  const std::string shown = r.err.substr(r.err.rfind('(', at) + 1, at - r.err.rfind('(', at) - 1);
+  EXPECT_NEAR(std::stod(shown), ips, 1e-9 + ips * 1e-9) << shown;
+}
+
+// --batch only changes how many images run per pass, not what is observed.
+TEST(CliBehaviour, CalibrateBatchGivesTheSameCalibration) {
+  if (!fs::is_directory(fs::path(QVIT_SOURCE_DIR) / "calib" / "fmnist")) GTEST_SKIP() << "calib/fmnist not present";
+  TempDir t;
+  const std::string base = "calibrate " + kDeit.string() + " -q --recipe w8a8 -o ";
+  ASSERT_EQ(run_qvit(base + (t.path() / "a.json").string()).exit_code, 0);
+  ASSERT_EQ(run_qvit(base + (t.path() / "b.json").string() + " --batch 8").exit_code, 0);
+  std::ifstream fa(t.path() / "a.json"), fb(t.path() / "b.json");
+  const auto a = nlohmann::json::parse(fa), b = nlohmann::json::parse(fb);
+  EXPECT_EQ(a["activations"], b["activations"]);
+  EXPECT_EQ(a["weights"], b["weights"]);
 }
 
 TEST(CliBehaviour, CalibrateSkipBadTakesTheNextImages) {
