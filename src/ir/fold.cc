@@ -54,7 +54,8 @@ Probe run_probe(Graph& g, const std::vector<char>& is_static, const std::vector<
 }
 
 bool same_tensor(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+  // (memcmp of an empty tensor would pass it null pointers.)
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
 }
 
 // f(1), f(2), f(3) → f(batch) when f is affine in the batch; nullopt otherwise.

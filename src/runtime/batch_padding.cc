@@ -11,7 +11,7 @@ Tensor pad_batch(const Tensor& images, int64_t batch) {
   Shape s = images.shape();
   s[0] = batch;
   Tensor p(images.dtype(), s);
-  std::memcpy(p.raw(), images.raw(), images.nbytes());
+  if (images.nbytes()) std::memcpy(p.raw(), images.raw(), images.nbytes());
   return p;
 }
 
@@ -57,7 +57,8 @@ std::vector<Tensor> run_in_chunks(const Tensor& images, int64_t chunk_rows, cons
       const size_t row_bytes = part[k].nbytes() / static_cast<size_t>(chunk_rows);
       if (part[k].shape().at(0) != chunk_rows || row_bytes * static_cast<size_t>(n) != out[k].nbytes())
         throw InternalError("run_in_chunks: output " + std::to_string(k) + " is not one row per image");
-      std::memcpy(out[k].raw() + static_cast<size_t>(begin) * row_bytes, part[k].raw(), static_cast<size_t>(valid) * row_bytes);
+      if (row_bytes)
+        std::memcpy(out[k].raw() + static_cast<size_t>(begin) * row_bytes, part[k].raw(), static_cast<size_t>(valid) * row_bytes);
     }
   }
   return out;
