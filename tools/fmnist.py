@@ -164,3 +164,9 @@ def file_sha256(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def accuracy_fields(m):
+    """The metrics-JSON fields of an evaluate() result on the t10k split (shared by every training script)."""
+    return {"split": "t10k", "samples": m["samples"], "top1": round(m["top1"], 2), "top5": round(m["top5"], 2),
+            "correct": m["correct"], "correct_top5": m["correct_top5"]}
