@@ -3,10 +3,11 @@
 // exactly as qvit does for the config: u8 / pixel_scale, then (x - mean) / std, every step rounded
 // to float32 (torchvision's order; src/data/preprocess.cc). Only configs without resize/crop whose
 // input size equals the IDX image size are supported (the bundled Fashion-MNIST models).
-// The model's batch size is fixed by its input shape; the last batch is zero-padded.
+// A fixed-batch model runs at its own batch (the last batch zero-padded); a dynamic-batch one
+// (qvit's default QDQ export) at --batch (default 50), the last batch as it is.
 //
 //   node tools/qdq_ort_eval.js --model=M.qdq.onnx --config=configs/deit_fmnist.json
-//        [--data=/usr/share/datasets/fashion-mnist] [--split=t10k] [--threads=2] [--limit=N]
+//        [--data=/usr/share/datasets/fashion-mnist] [--split=t10k] [--threads=2] [--limit=N] [--batch=50]
 // Prints one JSON line: {"top1": ..., "samples": ..., "correct_top1": ..., "seconds": ...}.
 // onnxruntime-node comes from tools/bench/node_modules (installed by tools/qdq_ort_eval.sh).
 'use strict';
@@ -20,7 +21,7 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { model: '', config: '', data: '', split: '', threads: 2, limit: -1 };
+  const o = { model: '', config: '', data: '', split: '', threads: 2, limit: -1, batch: 50 };
   for (const a of argv) {
     const m = /^--([a-z]+)=(.*)$/.exec(a);
     if (!m || !(m[1] in o)) fail(`unknown argument '${a}'`);
@@ -76,20 +77,21 @@ async function main() {
   });
   const inputName = session.inputNames[0];
   const outputName = session.outputNames[0];
-  // The batch is fixed by the exported input shape.
   const shape = session.inputMetadata[0].shape;
-  if (!shape || shape.length !== 4 || typeof shape[0] !== 'number') fail(`${o.model}: the input needs a static [N,1,H,W] shape`);
-  const batch = shape[0];
+  if (!shape || shape.length !== 4) fail(`${o.model}: the input needs an [N,1,H,W] shape`);
+  const dynamic = typeof shape[0] !== 'number';
+  const batch = dynamic ? Number(o.batch || 50) : shape[0];
   const pixels = h * w;
   let correct = 0;
   const t0 = process.hrtime.bigint();
   for (let start = 0; start < n; start += batch) {
     const rows = Math.min(batch, n - start);
-    const x = new Float32Array(batch * pixels);  // padded rows stay 0
+    const run_rows = dynamic ? rows : batch;
+    const x = new Float32Array(run_rows * pixels);  // padded rows stay 0
     for (let i = 0; i < rows * pixels; ++i) x[i] = table[images.data[start * pixels + i]];
-    const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [batch, 1, h, w]) });
+    const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [run_rows, 1, h, w]) });
     const logits = out[outputName].data;
-    const classes = logits.length / batch;
+    const classes = logits.length / run_rows;
     for (let r = 0; r < rows; ++r) {
       let best = 0;  // first index on ties, as torch.argmax and qvit
       for (let c = 1; c < classes; ++c) if (logits[r * classes + c] > logits[r * classes + best]) best = c;

@@ -88,7 +88,7 @@ for m in "${model_list[@]}"; do
   # Softmax left in float (log-sqrt2 points): ORT runs another model than qvit's simulation.
   comparable=yes
   grep -q "left in float" "$WORK/export.log" && comparable=no
-  ort_json="$(node "$HERE/qdq_ort_eval.js" --model="$qdq" --config="$config" --threads="$THREADS")"
+  ort_json="$(node "$HERE/qdq_ort_eval.js" --model="$qdq" --config="$config" --threads="$THREADS" --batch="$BATCH")"
   ort_top1="$(node -e 'console.log(JSON.parse(process.argv[1]).top1)' -- "$ort_json")"
   delta="$(node -e 'const [a,b]=process.argv.slice(1).map(Number);console.log((a-b).toFixed(2))' -- "$ort_top1" "$qvit_top1")"
   within="$(node -e 'console.log(Math.abs(Number(process.argv[1])) <= Number(process.argv[2]) ? "yes" : "no")' -- "$delta" "$TOLERANCE")"
