@@ -207,14 +207,20 @@ void fold_constants(Graph& g, const FoldOptions& options) {
   }
   std::optional<std::vector<FoldedValue>> folded;
   if (batch > 3) {
-    std::vector<Probe> probes;
-    for (int64_t b = 1; b <= 3; ++b) {
-      std::vector<Shape> shapes = run_shapes;
-      for (int pos : options.dynamic_batch_inputs) shapes[static_cast<size_t>(pos)][0] = b;
-      probes.push_back(run_probe(g, is_static, shapes));
+    // A model declared dynamic may still hard-code its export batch somewhere (a Reshape to
+    // [32, ...]): a probe that fails is not an error of the model at the run batch.
+    try {
+      std::vector<Probe> probes;
+      for (int64_t b = 1; b <= 3; ++b) {
+        std::vector<Shape> shapes = run_shapes;
+        for (int pos : options.dynamic_batch_inputs) shapes[static_cast<size_t>(pos)][0] = b;
+        probes.push_back(run_probe(g, is_static, shapes));
+      }
+      folded = from_affine_probes(probes[0], probes[1], probes[2], batch);
+      if (!folded) spdlog::debug("{}: shapes are not affine in the batch; folding at batch {}", g.source, batch);
+    } catch (const Error& e) {
+      spdlog::debug("{}: probing batches 1-3 failed ({}); folding at batch {}", g.source, e.what(), batch);
     }
-    folded = from_affine_probes(probes[0], probes[1], probes[2], batch);
-    if (!folded) spdlog::debug("{}: shapes are not affine in the batch; folding at batch {}", g.source, batch);
   }
   if (!folded) folded = from_exact_probe(run_probe(g, is_static, run_shapes));
   for (size_t i = 0; i < g.inputs.size(); ++i) g.value(g.inputs[i]).shape = run_shapes[i];
