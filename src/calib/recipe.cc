@@ -75,7 +75,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   if (!j.is_object()) f.fail_file("a recipe must be a JSON object");
   f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "nonlinear", "nonlinear_input_bits", "layers"}, "");
   if (f.string(f.require(j, "format", ""), "format") != kRecipeFormat)
-    f.fail("format", "unsupported recipe format " + j["format"].dump() + " (expected \"" + kRecipeFormat + "\")");
+    f.fail("format", "unsupported recipe format " + f.echo(j["format"]) + " (expected \"" + kRecipeFormat + "\")");
   Recipe r;
   r.name = f.string(f.require(j, "name", ""), "name");
   const json& w = f.require_object(j, "weights", "");
@@ -91,7 +91,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   if (a.contains("observer")) r.activation_observer = observer_from(f, a["observer"], "activations.observer");
   if (a.contains("percentile")) {
     const json& p = a["percentile"];
-    if (!p.is_array() || p.size() != 2) f.fail("activations.percentile", "expected [lower, upper] in percent, got " + p.dump());
+    if (!p.is_array() || p.size() != 2) f.fail("activations.percentile", "expected [lower, upper] in percent, got " + f.echo(p));
     r.percentile_low = f.number(p[0], "activations.percentile[0]", 0.0, 50.0);
     r.percentile_high = f.number(p[1], "activations.percentile[1]", 50.0, 100.0);
     if (!(r.percentile_low < r.percentile_high)) f.fail("activations.percentile", "lower must be below upper");

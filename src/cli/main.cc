@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/limits.h"
 
 int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("qvit");
@@ -19,8 +20,20 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags (-v) also after the subcommand
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "debug logging");
+  // Caps on what one file may make qvit allocate (docs/robustness.md); sizes in a file are
+  // checked against them before anything is allocated.
+  qvit::ResourceLimits limits;
+  int64_t max_tensor_mb = limits.max_tensor_bytes >> 20;
+  int64_t max_image_mp = limits.max_image_pixels / 1'000'000;
+  app.add_option("--max-tensor-mb", max_tensor_mb, "largest single tensor a file may declare or produce, in MiB")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
+  app.add_option("--max-image-mp", max_image_mp, "largest image to decode, in megapixels (checked from its header)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
   app.parse_complete_callback([&] {
     if (verbose) spdlog::set_level(spdlog::level::debug);
+    limits.max_tensor_bytes = max_tensor_mb << 20;
+    limits.max_image_pixels = max_image_mp * 1'000'000;
+    qvit::set_resource_limits(limits);
   });
   qvit::cli::add_inspect_command(app);
   qvit::cli::add_run_command(app);

@@ -6,14 +6,15 @@
 #include <zlib.h>
 
 #include "util/error.h"
+#include "util/limits.h"
 
 namespace qvit::data {
 namespace {
 
 constexpr uint8_t kIdxTypeUnsignedByte = 0x08;
-// Far above MNIST-style sizes (the training split is 47 MB); guards allocations against a
-// corrupt header.
-constexpr int64_t kMaxIdxBytes = int64_t{1} << 34;
+// The whole file is one array, so it obeys the one-tensor cap (default 2 GiB, far above the 47 MB
+// of MNIST's training split); a gzip bomb stops there, not at the end of the disk.
+int64_t max_idx_bytes() { return resource_limits().max_tensor_bytes; }
 
 [[noreturn]] void fail(const std::filesystem::path& path, const std::string& problem) {
   throw qvit::Error(path.string() + ": " + problem);
@@ -37,9 +38,10 @@ std::vector<uint8_t> read_maybe_gzipped(const std::filesystem::path& path) {
     }
     bytes.resize(old_size + static_cast<size_t>(got));
     if (got == 0) break;
-    if (static_cast<int64_t>(bytes.size()) > kMaxIdxBytes) {
+    if (static_cast<int64_t>(bytes.size()) > max_idx_bytes()) {
       gzclose(file);
-      fail(path, "file too large for an IDX array");
+      fail(path, "decompresses to more than " + std::to_string(max_idx_bytes() >> 20) +
+                     " MiB, above the cap for one array (raise it with --max-tensor-mb)");
     }
   }
   // A gzip stream cut short reads as a clean end of file; zlib only reports it here.
@@ -82,8 +84,9 @@ IdxArray read_idx_u8(const std::filesystem::path& path, int expected_rank) {
     const int64_t dim = (int64_t{p[0]} << 24) | (int64_t{p[1]} << 16) | (int64_t{p[2]} << 8) | int64_t{p[3]};
     if (dim == 0) fail(path, "IDX dimension " + std::to_string(d) + " is zero");
     array.dims.push_back(dim);
+    // Checked before multiplying, as every size read from a file is.
+    if (expected_data > max_idx_bytes() / dim) fail(path, "IDX dimensions describe an implausibly large array");
     expected_data *= dim;
-    if (expected_data > kMaxIdxBytes) fail(path, "IDX dimensions describe an implausibly large array");
   }
   const int64_t actual_data = static_cast<int64_t>(bytes.size() - header_size);
   if (actual_data < expected_data)

@@ -25,7 +25,9 @@ class FieldChecker : public qvit::JsonFields {
   using JsonFields::JsonFields;
 
   int positive_int(const json& v, const std::string& field, int max_value) const {
-    if (!v.is_number_integer()) fail(field, "expected a positive integer, got " + v.dump());
+    if (!v.is_number_integer()) fail(field, "expected a positive integer, got " + echo(v));
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max_value))
+      fail(field, echo(v) + " is too large (at most " + std::to_string(max_value) + ")");
     int64_t x = v.get<int64_t>();
     if (x <= 0) fail(field, "must be positive, got " + std::to_string(x));
     if (x > max_value) fail(field, std::to_string(x) + " is too large (at most " + std::to_string(max_value) + ")");
@@ -33,7 +35,7 @@ class FieldChecker : public qvit::JsonFields {
   }
 
   double finite_number(const json& v, const std::string& field) const {
-    if (!v.is_number()) fail(field, "expected a number, got " + v.dump());
+    if (!v.is_number()) fail(field, "expected a number, got " + echo(v));
     double x = v.get<double>();
     if (!std::isfinite(x)) fail(field, "must be finite");
     return x;
@@ -41,12 +43,12 @@ class FieldChecker : public qvit::JsonFields {
 
   std::string string_or_empty(const json& v, const std::string& field) const {
     if (v.is_null()) return {};
-    if (!v.is_string()) fail(field, "expected a string, got " + v.dump());
+    if (!v.is_string()) fail(field, "expected a string, got " + echo(v));
     return v.get<std::string>();
   }
 
   std::vector<double> per_channel(const json& v, const std::string& field, int channels) const {
-    if (!v.is_array()) fail(field, "expected an array of " + std::to_string(channels) + " numbers, got " + v.dump());
+    if (!v.is_array()) fail(field, "expected an array of " + std::to_string(channels) + " numbers, got " + echo(v));
     if (static_cast<int>(v.size()) != channels)
       fail(field, "has " + std::to_string(v.size()) + " values but input.channels is " + std::to_string(channels));
     std::vector<double> out;
@@ -62,7 +64,7 @@ Interpolation parse_interpolation(const FieldChecker& check, const json& v) {
     if (s == "bicubic") return Interpolation::Bicubic;
     if (s == "nearest") return Interpolation::Nearest;
   }
-  check.fail("interpolation", "unknown interpolation " + v.dump() + " (use \"bilinear\", \"bicubic\" or \"nearest\")");
+  check.fail("interpolation", "unknown interpolation " + qvit::JsonFields::echo(v) + " (use \"bilinear\", \"bicubic\" or \"nearest\")");
 }
 
 std::optional<CropSize> parse_center_crop(const FieldChecker& check, const json& v) {
@@ -75,23 +77,23 @@ std::optional<CropSize> parse_center_crop(const FieldChecker& check, const json&
     return CropSize{check.positive_int(v[0], "center_crop[0]", kMaxSide),
                     check.positive_int(v[1], "center_crop[1]", kMaxSide)};
   }
-  check.fail("center_crop", "expected null, an integer or [height, width], got " + v.dump());
+  check.fail("center_crop", "expected null, an integer or [height, width], got " + qvit::JsonFields::echo(v));
 }
 
 void parse_input(const FieldChecker& check, const json& input, PreprocessConfig& cfg) {
   if (!input.is_object())
-    check.fail("input", "expected an object {\"channels\", \"height\", \"width\", \"layout\"}, got " + input.dump());
+    check.fail("input", "expected an object {\"channels\", \"height\", \"width\", \"layout\"}, got " + qvit::JsonFields::echo(input));
   check.reject_unknown_keys(input, {"channels", "height", "width", "layout"}, "input.");
   const json& channels = check.require(input, "channels", "input.");
   if (!channels.is_number_integer() || (channels.get<int64_t>() != 1 && channels.get<int64_t>() != 3))
-    check.fail("input.channels", "must be 1 (grayscale) or 3 (RGB), got " + channels.dump());
+    check.fail("input.channels", "must be 1 (grayscale) or 3 (RGB), got " + qvit::JsonFields::echo(channels));
   cfg.channels = channels.get<int>();
   cfg.height = check.positive_int(check.require(input, "height", "input."), "input.height", kMaxSide);
   cfg.width = check.positive_int(check.require(input, "width", "input."), "input.width", kMaxSide);
   if (auto it = input.find("layout"); it != input.end()) {
     if (*it == "NCHW") cfg.layout = Layout::NCHW;
     else if (*it == "NHWC") cfg.layout = Layout::NHWC;
-    else check.fail("input.layout", "must be \"NCHW\" or \"NHWC\", got " + it->dump());
+    else check.fail("input.layout", "must be \"NCHW\" or \"NHWC\", got " + check.echo(*it));
   }
 }
 
@@ -114,12 +116,7 @@ const char* layout_name(Layout l) { return l == Layout::NCHW ? "NCHW" : "NHWC"; 
 
 PreprocessConfig parse_preprocess_config(const std::string& json_text, const std::string& source) {
   FieldChecker check(source);
-  json root;
-  try {
-    root = json::parse(json_text, /*cb=*/nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
-    check.fail_file(std::string("invalid JSON: ") + e.what());
-  }
+  const json root = check.parse(json_text, /*allow_comments=*/true);
   if (!root.is_object()) check.fail_file("expected a JSON object at the top level");
 
   check.reject_unknown_keys(root,
@@ -130,7 +127,7 @@ PreprocessConfig parse_preprocess_config(const std::string& json_text, const std
 
   const json& format = check.require(root, "format", "");
   if (!format.is_string() || format.get<std::string>() != kPreprocessConfigFormat)
-    check.fail("format", "unknown format " + format.dump() + " (this build reads \"" + kPreprocessConfigFormat + "\")");
+    check.fail("format", "unknown format " + qvit::JsonFields::echo(format) + " (this build reads \"" + kPreprocessConfigFormat + "\")");
 
   PreprocessConfig cfg;
   cfg.name = check.string_or_empty(root.value("name", json()), "name");
@@ -152,24 +149,24 @@ PreprocessConfig parse_preprocess_config(const std::string& json_text, const std
 
   if (auto it = root.find("pixel_scale"); it != root.end()) {
     cfg.pixel_scale = check.finite_number(*it, "pixel_scale");
-    if (cfg.pixel_scale <= 0) check.fail("pixel_scale", "must be positive, got " + it->dump());
+    if (cfg.pixel_scale <= 0) check.fail("pixel_scale", "must be positive, got " + check.echo(*it));
   }
   cfg.mean = check.per_channel(check.require(root, "mean", ""), "mean", cfg.channels);
   cfg.std = check.per_channel(check.require(root, "std", ""), "std", cfg.channels);
   for (size_t i = 0; i < cfg.std.size(); ++i)
     if (!(cfg.std[i] > 0))
-      check.fail("std[" + std::to_string(i) + "]", "must be positive, got " + root["std"][i].dump());
+      check.fail("std[" + std::to_string(i) + "]", "must be positive, got " + qvit::JsonFields::echo(root["std"][i]));
 
   cfg.num_classes = check.positive_int(check.require(root, "num_classes", ""), "num_classes", 1 << 24);
   if (auto it = root.find("class_names"); it != root.end() && !it->is_null()) {
-    if (!it->is_array()) check.fail("class_names", "expected an array of strings, got " + it->dump());
+    if (!it->is_array()) check.fail("class_names", "expected an array of strings, got " + check.echo(*it));
     if (static_cast<int>(it->size()) != cfg.num_classes)
       check.fail("class_names", "has " + std::to_string(it->size()) + " names but num_classes is " +
                                     std::to_string(cfg.num_classes));
     for (size_t i = 0; i < it->size(); ++i) {
       const json& class_name = (*it)[i];
       if (!class_name.is_string())
-        check.fail("class_names[" + std::to_string(i) + "]", "expected a string, got " + class_name.dump());
+        check.fail("class_names[" + std::to_string(i) + "]", "expected a string, got " + qvit::JsonFields::echo(class_name));
       cfg.class_names.push_back(class_name.get<std::string>());
     }
   }

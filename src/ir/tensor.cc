@@ -3,6 +3,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "util/limits.h"
+
 namespace qvit {
 
 const char* dtype_name(DType t) {
@@ -39,7 +41,7 @@ int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
     if (d < 0) throw Error("negative dimension in shape " + shape_str(s));
-    n *= d;
+    if (__builtin_mul_overflow(n, d, &n)) throw Error("shape " + shape_str(s) + " has more elements than a 64-bit count holds");
   }
   return n;
 }
@@ -52,14 +54,14 @@ std::vector<int64_t> strides_of(const Shape& s) {
 
 Tensor::Tensor(DType dtype, Shape shape)
     : dtype_(dtype), shape_(std::move(shape)), numel_(shape_numel(shape_)), defined_(true) {
-  // Guard against absurd sizes from malformed models before allocating.
-  if (numel_ > (int64_t{1} << 34)) throw Error("tensor of shape " + shape_str(shape_) + " is too large");
+  // Sizes come from files (initializers, ConstantOfShape, Expand, .npy): cap them before allocating.
+  check_tensor_bytes(numel_, dtype_size(dtype_), std::string("tensor of shape ") + shape_str(shape_) + " (" + dtype_name(dtype_) + ")");
   buf_.assign(static_cast<size_t>(numel_) * dtype_size(dtype_), std::byte{0});
 }
 
 Tensor::Tensor(DType dtype, Shape shape, Uninitialized)
     : dtype_(dtype), shape_(std::move(shape)), numel_(shape_numel(shape_)), defined_(true) {
-  if (numel_ > (int64_t{1} << 34)) throw Error("tensor of shape " + shape_str(shape_) + " is too large");
+  check_tensor_bytes(numel_, dtype_size(dtype_), std::string("tensor of shape ") + shape_str(shape_) + " (" + dtype_name(dtype_) + ")");
   buf_.resize(static_cast<size_t>(numel_) * dtype_size(dtype_));
 }
 

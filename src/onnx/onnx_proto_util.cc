@@ -3,10 +3,12 @@
 #include <onnx/checker.h>
 
 #include <cstring>
+#include <span>
 #include <fstream>
 #include <sstream>
 
 #include "util/atomic_file.h"
+#include "util/limits.h"
 
 namespace qvit::onnx_util {
 
@@ -53,20 +55,40 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& where) {
   Shape shape(p.dims().begin(), p.dims().end());
   for (int64_t d : shape)
     if (d < 0) throw Error(what + " has a negative dimension");
-  Tensor t(dt, shape);
-  const size_t n = static_cast<size_t>(t.numel());
+  // The dims are untrusted: count the elements with overflow checks and compare them with the
+  // data actually present before allocating (84 bytes must not declare, and get, 8 GB).
+  int64_t numel = 1;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(numel, d, &numel)) throw Error(what + " declares shape " + shape_str(shape) + ", more elements than a 64-bit count holds");
+  const size_t n = static_cast<size_t>(numel);
+  const size_t elem = dtype_size(dt);
   auto bad_size = [&](size_t got) {
     return Error(what + " of shape " + shape_str(shape) + " holds " + std::to_string(got) + " data bytes/elements, expected " +
                  std::to_string(n) + " elements");
   };
   if (p.has_raw_data()) {
-    if (p.raw_data().size() != t.nbytes()) throw bad_size(p.raw_data().size());
+    if (n > p.raw_data().size() / elem || p.raw_data().size() != n * elem) throw bad_size(p.raw_data().size());
+    check_tensor_bytes(numel, elem, what);
+    Tensor t(dt, shape, Tensor::Uninitialized{});
     if (n > 0) std::memcpy(t.raw(), p.raw_data().data(), t.nbytes());
+    // A bool byte other than 0/1 would be undefined behaviour when read as `bool`.
+    if (dt == DType::Bool)
+      for (auto& b : std::span(t.raw(), t.nbytes())) b = b != std::byte{0} ? std::byte{1} : std::byte{0};
     return t;
   }
+  const size_t present = [&]() -> size_t {
+    switch (dt) {
+      case DType::Float32: return static_cast<size_t>(p.float_data_size());
+      case DType::Float64: return static_cast<size_t>(p.double_data_size());
+      case DType::Int64: return static_cast<size_t>(p.int64_data_size());
+      default: return static_cast<size_t>(p.int32_data_size());
+    }
+  }();
+  if (present != n) throw bad_size(present);
+  check_tensor_bytes(numel, elem, what);
+  Tensor t(dt, shape, Tensor::Uninitialized{});
   auto copy_from = [&](const auto& field, auto tag) {
     using T = decltype(tag);
-    if (static_cast<size_t>(field.size()) != n) throw bad_size(static_cast<size_t>(field.size()));
     T* dst = reinterpret_cast<T*>(t.raw());
     for (size_t i = 0; i < n; ++i) dst[i] = static_cast<T>(field.Get(static_cast<int>(i)));
   };
@@ -77,7 +99,9 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& where) {
     case DType::Int32: copy_from(p.int32_data(), int32_t{}); break;
     case DType::Int8: copy_from(p.int32_data(), int8_t{}); break;
     case DType::UInt8: copy_from(p.int32_data(), uint8_t{}); break;
-    case DType::Bool: copy_from(p.int32_data(), uint8_t{}); break;
+    case DType::Bool:
+      for (size_t i = 0; i < n; ++i) t.raw()[i] = p.int32_data(static_cast<int>(i)) != 0 ? std::byte{1} : std::byte{0};
+      break;
   }
   return t;
 }

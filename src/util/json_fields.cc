@@ -5,20 +5,54 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/limits.h"
 
 namespace qvit {
 
 using nlohmann::json;
 
-nlohmann::json JsonFields::parse(const std::string& text) const {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    std::string msg = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." → keep from "parse error".
-    if (auto p = msg.find("parse error"); p != std::string::npos) msg = msg.substr(p);
-    throw Error(source_ + ": invalid JSON: " + msg);
+namespace {
+
+// Deepest nesting of arrays/objects in `text`, stopping once it passes `cap`. A prescan, because
+// printing or destroying a value 100k levels deep recurses as deep and overflows the stack.
+int nesting_depth(const std::string& text, int cap) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      if (ch == '\\') ++i;
+      else if (ch == '"') in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > deepest && (deepest = depth) > cap) return deepest;
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
   }
+  return deepest;
+}
+
+}  // namespace
+
+nlohmann::json JsonFields::parse(const std::string& text, bool allow_comments) const {
+  const int cap = resource_limits().max_json_depth;
+  if (nesting_depth(text, cap) > cap)
+    throw Error(source_ + ": invalid JSON: nested more than " + std::to_string(cap) + " levels deep");
+  try {
+    return json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/true, allow_comments);
+  } catch (const json::exception& e) {
+    // parse_error (syntax) and out_of_range (a number like 1e999 that no double holds):
+    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." → keep the part after the tag.
+    std::string msg = e.what();
+    if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    throw Error(source_ + ": invalid JSON: " + clip_for_message(msg));
+  }
+}
+
+std::string JsonFields::echo(const json& v) {
+  return clip_for_message(v.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 std::string JsonFields::read_file(const std::string& path) {
@@ -30,7 +64,7 @@ std::string JsonFields::read_file(const std::string& path) {
 }
 
 void JsonFields::fail(const std::string& field, const std::string& problem) const {
-  throw Error(source_ + ": field \"" + field + "\": " + problem);
+  throw Error(source_ + ": field \"" + clip_for_message(field) + "\": " + problem);
 }
 
 void JsonFields::fail_file(const std::string& problem) const { throw Error(source_ + ": " + problem); }
@@ -53,31 +87,33 @@ const json& JsonFields::require(const json& obj, const std::string& key, const s
 
 const json& JsonFields::require_object(const json& obj, const std::string& key, const std::string& prefix) const {
   const json& v = require(obj, key, prefix);
-  if (!v.is_object()) fail(prefix + key, "expected an object, got " + v.dump());
+  if (!v.is_object()) fail(prefix + key, "expected an object, got " + echo(v));
   return v;
 }
 
 int64_t JsonFields::integer(const json& v, const std::string& field, int64_t lo, int64_t hi) const {
-  if (!v.is_number_integer()) fail(field, "expected an integer, got " + v.dump());
+  if (!v.is_number_integer()) fail(field, "expected an integer, got " + echo(v));
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    fail(field, echo(v) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   const int64_t x = v.get<int64_t>();
   if (x < lo || x > hi) fail(field, std::to_string(x) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return x;
 }
 
 double JsonFields::number(const json& v, const std::string& field, double lo, double hi) const {
-  if (!v.is_number()) fail(field, "expected a number, got " + v.dump());
+  if (!v.is_number()) fail(field, "expected a number, got " + echo(v));
   const double x = v.get<double>();
-  if (!std::isfinite(x) || x < lo || x > hi) fail(field, v.dump() + " is outside [" + json(lo).dump() + ", " + json(hi).dump() + "]");
+  if (!std::isfinite(x) || x < lo || x > hi) fail(field, echo(v) + " is outside [" + json(lo).dump() + ", " + json(hi).dump() + "]");
   return x;
 }
 
 bool JsonFields::boolean(const json& v, const std::string& field) const {
-  if (!v.is_boolean()) fail(field, "expected true or false, got " + v.dump());
+  if (!v.is_boolean()) fail(field, "expected true or false, got " + echo(v));
   return v.get<bool>();
 }
 
 std::string JsonFields::string(const json& v, const std::string& field) const {
-  if (!v.is_string()) fail(field, "expected a string, got " + v.dump());
+  if (!v.is_string()) fail(field, "expected a string, got " + echo(v));
   return v.get<std::string>();
 }
 

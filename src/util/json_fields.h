@@ -13,8 +13,11 @@ class JsonFields {
  public:
   explicit JsonFields(std::string source) : source_(std::move(source)) {}
 
-  // Parses text; a syntax error names the file and position.
-  nlohmann::json parse(const std::string& text) const;
+  // Parses text; a syntax error, a number that does not fit a double (1e999) or nesting deeper
+  // than resource_limits().max_json_depth is one error naming the file (and position).
+  nlohmann::json parse(const std::string& text, bool allow_comments = false) const;
+  // A value as it appears in an error message: its JSON text, clipped to a bounded length.
+  static std::string echo(const nlohmann::json& v);
   // Reads and parses a file; missing/unreadable files are errors naming it.
   static std::string read_file(const std::string& path);
 
@@ -25,6 +28,7 @@ class JsonFields {
   const nlohmann::json& require(const nlohmann::json& obj, const std::string& key, const std::string& prefix) const;
   const nlohmann::json& require_object(const nlohmann::json& obj, const std::string& key, const std::string& prefix) const;
 
+  // An integer in [lo, hi]; integers beyond int64 (unsigned 2^64−1) are range errors too.
   int64_t integer(const nlohmann::json& v, const std::string& field, int64_t lo, int64_t hi) const;
   double number(const nlohmann::json& v, const std::string& field, double lo, double hi) const;
   bool boolean(const nlohmann::json& v, const std::string& field) const;

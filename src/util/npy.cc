@@ -2,10 +2,11 @@
 
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <algorithm>
 #include <sstream>
 
 #include "util/atomic_file.h"
+#include "util/limits.h"
 
 namespace qvit {
 namespace {
@@ -21,6 +22,24 @@ const char* descr_of(DType t) {
     case DType::Bool: return "|b1";
   }
   return "?";
+}
+
+// The text after `'key':` in a .npy header dict, from its first non-space character (a plain scan:
+// std::regex recurses per character and overflows the stack on a long hostile header).
+std::string header_value(const std::string& header, const std::string& key, const std::string& path) {
+  const std::string quoted = "'" + key + "'";
+  size_t at = header.find(quoted);
+  if (at == std::string::npos) throw Error(path + ": header has no " + key);
+  at = header.find_first_not_of(" \t", at + quoted.size());
+  if (at == std::string::npos || header[at] != ':') throw Error(path + ": header has no value for " + key);
+  at = header.find_first_not_of(" \t", at + 1);
+  if (at == std::string::npos) throw Error(path + ": header has no value for " + key);
+  if (header[at] == '\'') {
+    const size_t end = header.find('\'', at + 1);
+    if (end == std::string::npos) throw Error(path + ": unterminated string for " + key);
+    return header.substr(at, end - at + 1);
+  }
+  return header.substr(at, std::min<size_t>(header.size() - at, 4096));
 }
 
 }  // namespace
@@ -46,32 +65,52 @@ Tensor read_npy(const std::string& path) {
   if (hlen > (1u << 20)) throw Error(path + ": header too large");
   std::string header(hlen, '\0');
   if (!f.read(header.data(), hlen)) throw Error(path + ": truncated header");
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'"))) throw Error(path + ": header has no descr");
-  const std::string descr = m[1];
-  if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) throw Error(path + ": Fortran-order arrays are not supported");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) throw Error(path + ": header has no shape");
+  const std::string descr = header_value(header, "descr", path);
+  if (descr.size() < 2 || descr.front() != '\'' || descr.back() != '\'') throw Error(path + ": header has no descr string");
+  if (header.find("'fortran_order'") != std::string::npos && header_value(header, "fortran_order", path).starts_with("True")) throw Error(path + ": Fortran-order arrays are not supported");
+  const std::string shape_text = header_value(header, "shape", path);
+  const size_t close = shape_text.find(')');
+  if (shape_text.empty() || shape_text.front() != '(' || close == std::string::npos) throw Error(path + ": header has no shape tuple");
   Shape shape;
-  std::stringstream ss(m[1].str());
+  std::stringstream ss(shape_text.substr(1, close - 1));
   std::string item;
   while (std::getline(ss, item, ',')) {
     item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
+    size_t used = 0;
+    int64_t dim = -1;
     try {
-      shape.push_back(std::stoll(item));
+      dim = std::stoll(item, &used);
     } catch (const std::exception&) {
-      throw Error(path + ": bad shape entry '" + item + "'");
+      used = 0;
     }
+    if (used != item.size() || dim < 0) throw Error(path + ": bad shape entry '" + clip_for_message(item) + "'");
+    shape.push_back(dim);
   }
   DType dt;
-  if (descr == "<f4") dt = DType::Float32;
-  else if (descr == "<f8") dt = DType::Float64;
-  else if (descr == "<i8") dt = DType::Int64;
-  else if (descr == "<i4") dt = DType::Int32;
-  else if (descr == "|i1") dt = DType::Int8;
-  else if (descr == "|u1") dt = DType::UInt8;
-  else if (descr == "|b1") dt = DType::Bool;
-  else throw Error(path + ": unsupported dtype '" + descr + "'");
+  if (descr == "'<f4'") dt = DType::Float32;
+  else if (descr == "'<f8'") dt = DType::Float64;
+  else if (descr == "'<i8'") dt = DType::Int64;
+  else if (descr == "'<i4'") dt = DType::Int32;
+  else if (descr == "'|i1'") dt = DType::Int8;
+  else if (descr == "'|u1'") dt = DType::UInt8;
+  else if (descr == "'|b1'") dt = DType::Bool;
+  else throw Error(path + ": unsupported dtype " + clip_for_message(descr));
+  // The header is untrusted: compare what it declares with the bytes the file holds before
+  // allocating (a 150-byte file must not claim, and get, 8 GiB).
+  const std::streamoff data_start = f.tellg();
+  f.seekg(0, std::ios::end);
+  const std::streamoff file_end = f.tellg();
+  f.seekg(data_start);
+  if (data_start < 0 || file_end < data_start) throw Error(path + ": cannot determine the file size (not a regular file?)");
+  const int64_t numel = shape_numel(shape);
+  const int64_t available = static_cast<int64_t>(file_end - data_start);
+  const int64_t elem = static_cast<int64_t>(dtype_size(dt));
+  if (numel > available / elem)
+    throw Error(path + ": truncated data (the header declares shape " + shape_str(shape) + " of " + descr + ", " +
+                (numel > INT64_MAX / elem ? std::string("more than 8 EiB") : std::to_string(numel * elem) + " bytes") +
+                ", the file holds " + std::to_string(available) + ")");
   Tensor t(dt, shape);
   if (!f.read(reinterpret_cast<char*>(t.raw()), static_cast<std::streamsize>(t.nbytes())))
     throw Error(path + ": truncated data (expected " + std::to_string(t.nbytes()) + " bytes for shape " + shape_str(shape) + ")");
