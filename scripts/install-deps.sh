@@ -19,9 +19,11 @@ BUILD_DEPS=(
 DATA_DEPS=(dataset-fashion-mnist)
 # Python side for tools/ (golden files, training, parity); tests that need it skip without it.
 TOOL_DEPS=(python3-torch python3-torchvision python3-onnx python3-numpy)
+# libFuzzer for scripts/fuzz.sh (QVIT_WITH_FUZZ=1).
+FUZZ_DEPS=(clang libclang-rt-14-dev)
 
 missing=()
-for p in "${BUILD_DEPS[@]}" "${DATA_DEPS[@]}" ${QVIT_WITH_TOOLS:+"${TOOL_DEPS[@]}"}; do
+for p in "${BUILD_DEPS[@]}" "${DATA_DEPS[@]}" ${QVIT_WITH_TOOLS:+"${TOOL_DEPS[@]}"} ${QVIT_WITH_FUZZ:+"${FUZZ_DEPS[@]}"}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

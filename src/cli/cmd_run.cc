@@ -26,6 +26,9 @@ void add_run_command(CLI::App& app) {
   cmd->callback([o] {
     Tensor x = read_npy(o->input);
     if (x.dtype() != DType::Float32) throw Error(o->input + ": input must be float32, got " + dtype_name(x.dtype()));
+    // A batch of empty images has no answer to give; a shape like (2^62, 0, 4) would otherwise
+    // "succeed" with an output of 2^62 empty rows.
+    if (x.rank() == 0 || x.empty()) throw Error(o->input + ": shape " + shape_str(x.shape()) + " holds no elements; expected [N, C, H, W]");
     if (is_int_onnx(o->model)) {
       // The integer-only model: the float input quantized at its boundary, the logits scaled back.
       IntModel m(load_int_onnx(o->model));

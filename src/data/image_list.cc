@@ -4,6 +4,8 @@
 #include <fstream>
 #include <string>
 
+#include "util/limits.h"
+
 namespace qvit::data {
 namespace {
 
@@ -33,12 +35,12 @@ std::vector<LabeledFile> read_image_list(const std::filesystem::path& list_file,
     const std::string_view path_part = trim(line.substr(0, split));
     const std::string_view label_part = line.substr(split);
     if (path_part.empty())
-      throw qvit::Error(where + "expected `<image path> <label>`, got \"" + std::string(line) + "\"");
+      throw qvit::Error(where + "expected `<image path> <label>`, got \"" + qvit::clip_for_message(std::string(line)) + "\"");
 
     int64_t label = -1;
     const auto [end, ec] = std::from_chars(label_part.data(), label_part.data() + label_part.size(), label);
     if (ec != std::errc() || end != label_part.data() + label_part.size() || label < 0)
-      throw qvit::Error(where + "label \"" + std::string(label_part) + "\" is not a non-negative integer");
+      throw qvit::Error(where + "label \"" + qvit::clip_for_message(std::string(label_part)) + "\" is not a non-negative integer");
     if (label >= num_classes)
       throw qvit::Error(where + "label " + std::to_string(label) + " is out of range for a " +
                         std::to_string(num_classes) + "-class model (num_classes in the config)");

@@ -189,9 +189,17 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& source, con
   Graph g = convert(model, source, options, fold);
   model.Clear();  // free the proto copy of the weights before folding allocates
   const size_t parsed = g.nodes.size();
-  if (options.fold) fold_constants(g, fold);
-  const size_t folded = g.nodes.size();
-  if (options.fuse) fuse_patterns(g);
+  size_t folded = parsed;
+  try {
+    if (options.fold) fold_constants(g, fold);
+    folded = g.nodes.size();
+    if (options.fuse) fuse_patterns(g);
+  } catch (const Error& e) {
+    // Kernels name the node; the user also needs the file ("m.onnx: node 'x' (Op): ...").
+    const std::string what = e.what();
+    if (what.rfind(source + ":", 0) == 0) throw;
+    throw Error(source + ": " + what);
+  }
   spdlog::debug("{}: opset {}, {} nodes → {} after constant folding → {} after fusion", source, g.opset, parsed, folded,
                 g.nodes.size());
   return g;

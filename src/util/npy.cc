@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <algorithm>
 #include <sstream>
 
 #include "util/atomic_file.h"
@@ -39,7 +38,7 @@ std::string header_value(const std::string& header, const std::string& key, cons
     if (end == std::string::npos) throw Error(path + ": unterminated string for " + key);
     return header.substr(at, end - at + 1);
   }
-  return header.substr(at, std::min<size_t>(header.size() - at, 4096));
+  return header.substr(at);
 }
 
 }  // namespace
@@ -104,14 +103,18 @@ Tensor read_npy(const std::string& path) {
   const std::streamoff file_end = f.tellg();
   f.seekg(data_start);
   if (data_start < 0 || file_end < data_start) throw Error(path + ": cannot determine the file size (not a regular file?)");
-  const int64_t numel = shape_numel(shape);
+  int64_t numel = 1;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(numel, d, &numel))
+      throw Error(path + ": shape " + clip_for_message(shape_str(shape)) + " has more elements than a 64-bit count holds");
   const int64_t available = static_cast<int64_t>(file_end - data_start);
   const int64_t elem = static_cast<int64_t>(dtype_size(dt));
   if (numel > available / elem)
     throw Error(path + ": truncated data (the header declares shape " + shape_str(shape) + " of " + descr + ", " +
                 (numel > INT64_MAX / elem ? std::string("more than 8 EiB") : std::to_string(numel * elem) + " bytes") +
                 ", the file holds " + std::to_string(available) + ")");
-  Tensor t(dt, shape);
+  check_tensor_bytes(numel, dtype_size(dt), path + ": array of shape " + clip_for_message(shape_str(shape)));
+  Tensor t(dt, shape, Tensor::Uninitialized{});
   if (!f.read(reinterpret_cast<char*>(t.raw()), static_cast<std::streamsize>(t.nbytes())))
     throw Error(path + ": truncated data (expected " + std::to_string(t.nbytes()) + " bytes for shape " + shape_str(shape) + ")");
   return t;

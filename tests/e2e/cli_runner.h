@@ -25,12 +25,13 @@ struct RunResult {
   std::string err;
 };
 
-inline RunResult run_qvit(const std::string& args) {
+// Runs `<shell_prefix> qvit <args>` in a subshell, e.g. with the prefix "ulimit -v 2000000; exec".
+inline RunResult run_qvit_in_shell(const std::string& shell_prefix, const std::string& args) {
   // Unique per process and call: ctest runs test processes in parallel.
   static int calls = 0;
   const fs::path err_file =
       fs::temp_directory_path() / ("qvit_cli_err_" + std::to_string(::getpid()) + "_" + std::to_string(calls++) + ".txt");
-  const std::string cmd = std::string(QVIT_BINARY) + " " + args + " >/dev/null 2>" + err_file.string();
+  const std::string cmd = "(" + shell_prefix + " " + std::string(QVIT_BINARY) + " " + args + ") >/dev/null 2>" + err_file.string();
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -42,11 +43,10 @@ inline RunResult run_qvit(const std::string& args) {
   return r;
 }
 
-// Exit code 1 (2 would be an internal error, ≥ 128 a crash) and, besides info/warning log lines,
-// exactly one stderr line: "error: …" containing `needle`.
-inline void expect_one_clear_error(const std::string& args, const std::string& needle) {
-  const RunResult r = run_qvit(args);
-  EXPECT_EQ(r.exit_code, 1) << args << "\nstderr: " << r.err;
+inline RunResult run_qvit(const std::string& args) { return run_qvit_in_shell("", args); }
+
+// Besides info/warning log lines, exactly one stderr line: "error: …" containing `needle`.
+inline void expect_one_error_line(const RunResult& r, const std::string& args, const std::string& needle) {
   std::istringstream lines(r.err);
   std::vector<std::string> other;
   for (std::string line; std::getline(lines, line);)
@@ -54,6 +54,14 @@ inline void expect_one_clear_error(const std::string& args, const std::string& n
   ASSERT_EQ(other.size(), 1u) << args << "\nstderr: " << r.err;
   EXPECT_EQ(other[0].rfind("error: ", 0), 0u) << r.err;
   EXPECT_NE(other[0].find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
+}
+
+// Exit code 1 (2 would be an internal error, ≥ 128 a crash) and, besides info/warning log lines,
+// exactly one stderr line: "error: …" containing `needle`.
+inline void expect_one_clear_error(const std::string& args, const std::string& needle) {
+  const RunResult r = run_qvit(args);
+  EXPECT_EQ(r.exit_code, 1) << args << "\nstderr: " << r.err;
+  expect_one_error_line(r, args, needle);
 }
 
 class TempDir {
