@@ -9,6 +9,7 @@
 #include "onnx/onnx_import.h"
 #include "runtime/float_model.h"
 #include "runtime/int_model.h"
+#include "util/atomic_file.h"
 #include "util/npy.h"
 
 namespace qvit::cli {
@@ -24,6 +25,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input", o->input, "input tensor (.npy, float32)")->required();
   cmd->add_option("--output", o->output, "output file (.npy)")->required();
   cmd->callback([o] {
+    check_writable(o->output);
     Tensor x = read_npy(o->input);
     if (x.dtype() != DType::Float32) throw Error(o->input + ": input must be float32, got " + dtype_name(x.dtype()));
     // A batch of empty images has no answer to give; a shape like (2^62, 0, 4) would otherwise
