@@ -71,7 +71,9 @@ struct Targets {
     EXPECT_TRUE(fs::is_symlink(dangling));
     EXPECT_FALSE(fs::exists(dir.path() / "nowhere.json"));
     EXPECT_TRUE(fs::is_fifo(fifo));
-    if (!device.empty()) EXPECT_TRUE(fs::is_character_file(device)) << device;
+    if (!device.empty()) {
+      EXPECT_TRUE(fs::is_character_file(device)) << device;
+    }
     EXPECT_TRUE(fs::is_character_file("/dev/null"));
     for (const auto& e : fs::directory_iterator(dir.path()))
       EXPECT_EQ(e.path().filename().string().find(".qvit-tmp."), std::string::npos) << e.path();
