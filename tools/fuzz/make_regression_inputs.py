@@ -203,7 +203,20 @@ def image_inputs():
     put("image_list", "regress_negative_label.txt", "a.png -1\n")
 
 
+def seeds():
+    """Starting points: the tiny model and its export, and a few byte strings for the two
+    surfaces whose input is a list of choices rather than a file."""
+    models = os.path.join(REPO, "tests", "golden", "fuzz_models")
+    put("onnx", "seed_tiny_vit.onnx", open(os.path.join(models, "tiny_vit.onnx"), "rb").read())
+    put("int_onnx", "seed_tiny_vit.int.onnx", open(os.path.join(models, "tiny_vit.int.onnx"), "rb").read())
+    rng = np.random.default_rng(9)
+    for k in range(4):
+        put("onnx_struct", f"seed_{k}", rng.integers(0, 256, 16 + 24 * k, dtype=np.uint8).tobytes())
+        put("int_onnx_mutate", f"seed_{k}", rng.integers(0, 256, 8 + 8 * k, dtype=np.uint8).tobytes())
+
+
 def main():
+    seeds()
     onnx_inputs()
     npy_inputs()
     idx_inputs()
