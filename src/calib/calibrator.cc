@@ -117,17 +117,21 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
   }
   std::vector<int64_t> indices;
   std::vector<float> probe(static_cast<size_t>(dataset.sample_numel()));
-  for (size_t k = 0; k < order.size() && static_cast<int64_t>(indices.size()) < n; ++k) {
+  // The first few skips are logged one by one, the rest summarized in one line.
+  data::SkippedImages skipped("skipped: ");
+  size_t visited = 0;
+  for (; visited < order.size() && static_cast<int64_t>(indices.size()) < n; ++visited) {
     if (options.skip_bad) {
       try {
-        dataset.load(order[k], probe.data());
+        dataset.load(order[visited], probe.data());
       } catch (const data::BadImageError& e) {
-        spdlog::warn("skipped: {}", e.what());
+        skipped.add(dataset.id(order[visited]), e.what());
         continue;
       }
     }
-    indices.push_back(order[k]);
+    indices.push_back(order[visited]);
   }
+  if (skipped.count()) spdlog::warn("{}", skipped.summary(static_cast<int64_t>(visited)));
   if (static_cast<int64_t>(indices.size()) < n)
     throw Error(dataset.description() + ": only " + std::to_string(indices.size()) + " readable images, calibration asks for " +
                 std::to_string(n));

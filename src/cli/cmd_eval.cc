@@ -47,7 +47,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--m-star", o->m_star, "with --int: int32-safe softmax left shift M* for layers the calibration has none for")
       ->check(CLI::Range(1, 30));
   cmd->add_flag("--strict", o->strict, "integer models: any int32 truncation or failed range proof is an error (exit 1)");
-  cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing");
+  cmd->add_flag("--skip-bad", o->skip_bad, "skip (and count) unreadable images instead of failing; an error if none is readable");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
     if (o->integer && o->calib.empty()) throw Error("--int needs --calib");
@@ -131,7 +131,11 @@ void add_eval_command(CLI::App& app) {
     j["model"] = o->model;
     j["data"] = data_path;
     j["config"] = cfg.file.string();
-    if (r.skipped) spdlog::warn("{} unreadable image(s) skipped", r.skipped);
+    // A run that evaluated nothing is a failure, not "top-1 0.00% on 0 images".
+    if (r.samples == 0 && r.skipped > 0)
+      throw Error(data_path + ": all " + std::to_string(r.skipped) + " image(s) were unreadable and skipped (--skip-bad); " +
+                  "nothing was evaluated; first: " + r.first_skip_reason);
+    if (r.skipped) spdlog::warn("{}", r.skip_summary);
     spdlog::info("{}: top-1 {:.2f}%  top-5 {:.2f}%  on {} images  ({} images/s)", o->model, r.top1(), r.top5(), r.samples,
                  r.images_per_second() >= 100 ? fmt::format("{:.0f}", r.images_per_second()) : fmt::format("{:.3g}", r.images_per_second()));
     if (o->json == "-") std::cout << j.dump(2) << "\n";

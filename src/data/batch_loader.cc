@@ -36,6 +36,31 @@ void for_each_parallel(int64_t count, int threads, const Work& work) {
 
 }  // namespace
 
+void SkippedImages::add(const std::string& id, const std::string& message) {
+  if (ids_.empty()) first_reason_ = message;
+  if (count() < logged_) spdlog::warn("{}{}", prefix_, message);
+  ids_.push_back(id);
+}
+
+void SkippedImages::clear() {
+  ids_.clear();
+  first_reason_.clear();
+}
+
+std::vector<std::string> SkippedImages::examples() const {
+  return {ids_.begin(), ids_.begin() + std::min<int64_t>(count(), kExamples)};
+}
+
+std::string SkippedImages::summary(int64_t visited) const {
+  std::string s = "skipped " + std::to_string(count()) + " unreadable image(s) of " + std::to_string(visited);
+  if (ids_.empty()) return s;
+  s += "; first: " + first_reason_;
+  const int64_t named = std::min<int64_t>(count(), kLogged);
+  for (int64_t i = 1; i < named; ++i) s += (i == 1 ? "; then " : ", ") + ids_[static_cast<size_t>(i)];
+  if (count() > named) s += " and " + std::to_string(count() - named) + " more";  // named == kLogged here
+  return s;
+}
+
 BatchLoader::BatchLoader(const Dataset& dataset, BatchLoaderOptions options)
     : BatchLoader(dataset, [&] {
         std::vector<int64_t> all(static_cast<size_t>(dataset.size()));
@@ -83,8 +108,7 @@ bool BatchLoader::next(Batch& batch) {
       if (out.kind == SampleOutcome::Failed) std::rethrow_exception(out.failure);
       if (out.kind == SampleOutcome::BadImage) {
         if (!options_.skip_bad) throw BadImageError(out.bad_image_message);
-        skipped_ids_.push_back(dataset_.id(indices[k]));
-        spdlog::warn("skipping bad image: {}", out.bad_image_message);
+        skipped_.add(dataset_.id(indices[k]), out.bad_image_message);
         continue;
       }
       loaded.push_back(k);

@@ -1,16 +1,20 @@
 #include "data/image_decode.h"
 
+#include "data/image_header.h"
 #include "data/jpeg_decode.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <zlib.h>
+
+#include "util/limits.h"
 
 namespace qvit::data {
 namespace {
@@ -117,6 +121,26 @@ ImageU8 to_pil_pixels(const cv::Mat& m, const std::string& name) {
   return img;
 }
 
+// Refuses, from the header alone, an image no decoder should see: a format qvit does not read
+// (cv::imdecode would otherwise try every codec OpenCV has, with OpenCV's own 1-GPixel limit,
+// read once at library load), a header that cannot be read, or a declared size above the pixel
+// cap (a decompression bomb: a few hundred bytes declaring 30000×30000). Nothing is allocated for
+// the pixels, so the refusal is immediate; it is a BadImageError, which --skip-bad skips.
+void check_declared_size(std::span<const uint8_t> encoded, const std::string& name) {
+  const ImageHeader header = read_image_header(encoded);
+  if (header.format == ImageFormat::Unknown)
+    bad_image(name, "cannot read the image size from the header (qvit reads JPEG, PNG, BMP, WebP, TIFF and PPM/PGM/PBM)");
+  if (!header.ok()) bad_image(name, "cannot read the image size from the header: " + header.problem);
+  if (header.width == 0 || header.height == 0)
+    bad_image(name, std::string(image_format_name(header.format)) + " header declares an empty " + std::to_string(header.width) +
+                        "×" + std::to_string(header.height) + " image");
+  try {
+    check_image_pixels(header.width, header.height, name);
+  } catch (const Error& e) {
+    throw BadImageError(e.what());  // a qvit::Error would stop the run even with --skip-bad
+  }
+}
+
 }  // namespace
 
 ImageU8 convert_channels(ImageU8 image, int channels) {
@@ -141,12 +165,15 @@ ImageU8 convert_channels(ImageU8 image, int channels) {
 
 ImageU8 decode_image_bytes(std::span<const uint8_t> encoded, int channels, const std::string& name) {
   if (encoded.empty()) bad_image(name, "empty file");
+  check_declared_size(encoded, name);
   if (looks_like_jpeg(encoded) && jpeg_is_truncated(encoded))
     bad_image(name, "truncated JPEG (no end-of-image marker after the image data)");
   if (looks_like_png(encoded))
     if (const std::string problem = png_structure_problem(encoded); !problem.empty()) bad_image(name, problem);
   if (looks_like_jpeg(encoded))
     if (std::optional<ImageU8> jpeg = decode_jpeg(encoded, name)) return convert_channels(std::move(*jpeg), channels);
+  // cv::Mat sizes are int.
+  if (encoded.size() > static_cast<size_t>(std::numeric_limits<int>::max())) bad_image(name, "image file larger than 2 GiB");
   cv::Mat decoded;
   try {
     const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8U, const_cast<uint8_t*>(encoded.data()));

@@ -7,6 +7,8 @@
 
 #include <jpeglib.h>
 
+#include "util/limits.h"
+
 namespace qvit::data {
 namespace {
 
@@ -58,6 +60,15 @@ std::optional<ImageU8> decode_jpeg(std::span<const uint8_t> data, const std::str
   }
   const bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
   cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
+  // Second guard against decompression bombs (decode_image_bytes checks the header first): the
+  // size libjpeg itself will produce, before it or we allocate anything for the pixels.
+  jpeg_calc_output_dimensions(&cinfo);
+  try {
+    check_image_pixels(cinfo.output_width, cinfo.output_height, name);
+  } catch (const Error& e) {
+    jpeg_destroy_decompress(&cinfo);
+    throw BadImageError(e.what());
+  }
   jpeg_start_decompress(&cinfo);
   image = new ImageU8(static_cast<int>(cinfo.output_height), static_cast<int>(cinfo.output_width), gray ? 1 : 3);
   while (cinfo.output_scanline < cinfo.output_height) {

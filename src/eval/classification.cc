@@ -26,6 +26,7 @@ nlohmann::json ClassificationResult::to_json() const {
           {"correct_top1", correct_top1},
           {"correct_top5", correct_top5},
           {"skipped", skipped},
+          {"skipped_examples", skipped_examples},
           {"seconds", round3(seconds)},
           {"images_per_second", images_per_second()}};
 }
@@ -76,6 +77,9 @@ ClassificationResult evaluate_classifier(const Classifier& model, data::BatchLoa
   bar.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.skipped = loader.num_skipped();
+  r.skipped_examples = loader.skipped().examples();
+  r.first_skip_reason = loader.skipped().first_reason();
+  if (r.skipped) r.skip_summary = loader.skipped().summary(loader.position());
   return r;
 }
 

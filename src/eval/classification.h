@@ -2,6 +2,7 @@
 // Top-1/top-5 evaluation of a classifier over a dataset, in dataset order.
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "data/batch_loader.h"
@@ -13,7 +14,10 @@ struct ClassificationResult {
   int64_t samples = 0;
   int64_t correct_top1 = 0;
   int64_t correct_top5 = 0;
-  int64_t skipped = 0;
+  int64_t skipped = 0;                       // unreadable images skipped (--skip-bad)
+  std::vector<std::string> skipped_examples;  // the first few of them
+  std::string skip_summary;                   // SkippedImages::summary, "" if none were skipped
+  std::string first_skip_reason;              // "<file>: <reason>" of the first one
   double seconds = 0;
   std::vector<int64_t> predictions;  // top-1 class per evaluated sample
   std::vector<int64_t> labels;
