@@ -198,7 +198,8 @@ Target check_target(const std::string& path) {
 // another target's files. A long name is cut so that the temporary name fits NAME_MAX (255); two
 // targets sharing the first 200 bytes then share stale cleanup, which only removes dead writers'
 // leftovers anyway.
-std::string temp_prefix(const std::string& name) { return "." + name.substr(0, 200) + ".qvit-tmp."; }
+// Built by append: GCC 12 misreports "." + string as -Wrestrict.
+std::string temp_prefix(const std::string& name) { return std::string(".").append(name, 0, 200).append(".qvit-tmp."); }
 
 // SIGKILL cannot be caught: a temporary left by a killed writer is removed by the next write of
 // the same target, once that writer's pid no longer exists (ESRCH; EPERM means it is alive under
