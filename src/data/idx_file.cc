@@ -1,5 +1,6 @@
 #include "data/idx_file.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -25,11 +26,14 @@ std::vector<uint8_t> read_maybe_gzipped(const std::filesystem::path& path) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file) fail(path, "cannot open IDX file");
   std::vector<uint8_t> bytes;
-  constexpr unsigned kChunk = 1 << 20;
+  // Reads grow geometrically from 64 KiB to 16 MiB a step: small files cost little, large ones
+  // few calls.
+  unsigned chunk = 1 << 16;
   for (;;) {
     const size_t old_size = bytes.size();
-    bytes.resize(old_size + kChunk);
-    const int got = gzread(file, bytes.data() + old_size, kChunk);
+    bytes.resize(old_size + chunk);
+    const int got = gzread(file, bytes.data() + old_size, chunk);
+    chunk = std::min(chunk * 2, 1u << 24);
     if (got < 0) {
       int code = 0;
       const std::string message = gzerror(file, &code);
