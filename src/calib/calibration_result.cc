@@ -1,8 +1,11 @@
 #include "calib/calibration_result.h"
 
+#include <set>
+
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json_fields.h"
+#include "util/limits.h"
 #include "util/sha256.h"
 
 namespace qvit {
@@ -15,26 +18,53 @@ json params_json(const QuantParams& p) {
   return {{"scheme", scheme_name(p.scheme)}, {"bits", p.bits}, {"scale", p.scale}, {"zero_point", p.zero_point}};
 }
 
+const json& array_of(const JsonFields& f, const json& j, const std::string& field) {
+  if (!j.is_array()) f.fail(field, "expected an array, got " + JsonFields::echo(j));
+  return j;
+}
+
+const json& object_of(const JsonFields& f, const json& j, const std::string& field) {
+  if (!j.is_object()) f.fail(field, "expected an object, got " + JsonFields::echo(j));
+  return j;
+}
+
+std::string at(const std::string& field, size_t i) { return field + "[" + std::to_string(i) + "]"; }
+
+// The largest zero point of a grid: a code of an asymmetric grid, 0 for centered ones.
+int64_t zero_point_max(QuantScheme scheme, int bits) { return scheme == QuantScheme::Asymmetric ? (int64_t{1} << bits) - 1 : 0; }
+
 QuantParams params_from(const JsonFields& f, const json& j, const std::string& field) {
-  if (!j.is_object()) f.fail(field, "expected an object");
+  object_of(f, j, field);
   f.reject_unknown_keys(j, {"scheme", "bits", "scale", "zero_point"}, field + ".");
   QuantParams p;
-  try {
-    p.scheme = scheme_from_name(f.string(f.require(j, "scheme", field + "."), field + ".scheme"));
-  } catch (const Error& e) {
-    f.fail(field + ".scheme", e.what());
-  }
-  p.bits = static_cast<int>(f.integer(f.require(j, "bits", field + "."), field + ".bits", 2, 16));
-  p.scale = static_cast<float>(f.number(f.require(j, "scale", field + "."), field + ".scale", 1e-30, 1e30));
-  p.zero_point = static_cast<int32_t>(f.integer(f.require(j, "zero_point", field + "."), field + ".zero_point", p.qmin(), p.qmax()));
+  p.scheme = scheme_from_name(f.choice(f.require(j, "scheme", field + "."), field + ".scheme", {"asymmetric", "symmetric", "log_sqrt2"}));
+  p.bits = static_cast<int>(f.integer(f.require(j, "bits", field + "."), field + ".bits", kMinQuantBits, kMaxQuantBits));
+  p.scale = static_cast<float>(f.number(f.require(j, "scale", field + "."), field + ".scale", kMinQuantScale, kMaxQuantScale));
+  p.zero_point = static_cast<int32_t>(
+      f.integer(f.require(j, "zero_point", field + "."), field + ".zero_point", 0, zero_point_max(p.scheme, p.bits)));
+  // The float the scale became (the range check above was on the double).
+  if (std::string problem = quant_params_problem(p); !problem.empty()) f.fail(field, problem);
   return p;
 }
 
-std::vector<float> floats_from(const JsonFields& f, const json& j, const std::string& field) {
-  if (!j.is_array()) f.fail(field, "expected an array of numbers");
+std::vector<float> floats_from(const JsonFields& f, const json& j, const std::string& field, double lo, double hi) {
+  array_of(f, j, field);
   std::vector<float> v;
-  for (size_t i = 0; i < j.size(); ++i) v.push_back(static_cast<float>(f.number(j[i], field + "[" + std::to_string(i) + "]", -1e30, 1e30)));
+  for (size_t i = 0; i < j.size(); ++i) v.push_back(static_cast<float>(f.number(j[i], at(field, i), lo, hi)));
   return v;
+}
+
+std::vector<std::string> strings_from(const JsonFields& f, const json& j, const std::string& field) {
+  array_of(f, j, field);
+  std::vector<std::string> v;
+  for (size_t i = 0; i < j.size(); ++i) v.push_back(f.string(j[i], at(field, i)));
+  return v;
+}
+
+// One entry per tensor / node: a second one would silently win (or, for a reparameterization,
+// apply twice).
+void reject_duplicate(const JsonFields& f, std::set<std::string>& seen, const std::string& name, const std::string& field) {
+  if (!seen.insert(name).second) f.fail(field, "\"" + clip_for_message(name) + "\" appears twice");
 }
 
 }  // namespace
@@ -75,50 +105,69 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
   const json j = f.parse(text);
   if (!j.is_object()) f.fail_file("a calibration result must be a JSON object");
   const std::string format = f.string(f.require(j, "format", ""), "format");
-  if (format != kCalibFormat) f.fail("format", "unsupported calibration format \"" + format + "\" (this qvit reads \"" + kCalibFormat + "\")");
+  if (format != kCalibFormat)
+    f.fail("format", "unsupported calibration format \"" + clip_for_message(format) + "\" (this qvit reads \"" + kCalibFormat + "\")");
   f.reject_unknown_keys(j, {"format", "model", "model_sha256", "recipe", "samples", "sample_ids", "reparams", "weights", "activations", "softmax"}, "");
   CalibrationResult r;
+  r.source = source;
   r.model = f.string(f.require(j, "model", ""), "model");
   r.model_sha256 = f.string(f.require(j, "model_sha256", ""), "model_sha256");
   r.recipe = parse_recipe(f.require_object(j, "recipe", "").dump(), source + " (recipe)");
   r.samples = f.integer(f.require(j, "samples", ""), "samples", 0, int64_t{1} << 40);
-  for (const auto& id : f.require(j, "sample_ids", "")) r.sample_ids.push_back(f.string(id, "sample_ids[]"));
-  const json& rp = f.require(j, "reparams", "");
+  r.sample_ids = strings_from(f, f.require(j, "sample_ids", ""), "sample_ids");
+  std::set<std::string> seen;
+  const json& rp = array_of(f, f.require(j, "reparams", ""), "reparams");
   for (size_t i = 0; i < rp.size(); ++i) {
-    const std::string fld = "reparams[" + std::to_string(i) + "]";
+    const std::string fld = at("reparams", i);
+    object_of(f, rp[i], fld);
     f.reject_unknown_keys(rp[i], {"layernorm", "consumers", "r1", "offset"}, fld + ".");
     LayerNormReparam p;
     p.layernorm = f.string(f.require(rp[i], "layernorm", fld + "."), fld + ".layernorm");
-    for (const auto& c : f.require(rp[i], "consumers", fld + ".")) p.consumers.push_back(f.string(c, fld + ".consumers[]"));
-    p.r1 = floats_from(f, f.require(rp[i], "r1", fld + "."), fld + ".r1");
-    p.offset = floats_from(f, f.require(rp[i], "offset", fld + "."), fld + ".offset");
-    if (p.r1.size() != p.offset.size()) f.fail(fld + ".offset", "length differs from r1");
-    for (float v : p.r1)
-      if (!(v > 0)) f.fail(fld + ".r1", "factors must be positive");
+    reject_duplicate(f, seen, p.layernorm, fld + ".layernorm");
+    p.consumers = strings_from(f, f.require(rp[i], "consumers", fld + "."), fld + ".consumers");
+    // r1 divides γ and β: positive, and far enough from 0 and ∞ that the results stay finite.
+    p.r1 = floats_from(f, f.require(rp[i], "r1", fld + "."), fld + ".r1", kMinQuantScale, kMaxQuantScale);
+    p.offset = floats_from(f, f.require(rp[i], "offset", fld + "."), fld + ".offset", -kMaxQuantScale, kMaxQuantScale);
+    if (p.r1.empty()) f.fail(fld + ".r1", "no entries (one per LayerNorm channel)");
+    if (p.r1.size() != p.offset.size())
+      f.fail(fld + ".offset", "has " + std::to_string(p.offset.size()) + " entries, r1 " + std::to_string(p.r1.size()));
     r.reparams.push_back(std::move(p));
   }
-  const json& ws = f.require(j, "weights", "");
+  seen.clear();
+  const json& ws = array_of(f, f.require(j, "weights", ""), "weights");
   for (size_t i = 0; i < ws.size(); ++i) {
-    const std::string fld = "weights[" + std::to_string(i) + "]";
+    const std::string fld = at("weights", i);
+    object_of(f, ws[i], fld);
     f.reject_unknown_keys(ws[i], {"node", "scheme", "bits", "axis", "scale", "zero_point"}, fld + ".");
     WeightQuant w;
     w.node = f.string(f.require(ws[i], "node", fld + "."), fld + ".node");
+    reject_duplicate(f, seen, w.node, fld + ".node");
     w.params.scheme = f.choice(f.require(ws[i], "scheme", fld + "."), fld + ".scheme", {"symmetric", "asymmetric"}) == "symmetric"
                           ? QuantScheme::Symmetric : QuantScheme::Asymmetric;
     w.params.bits = static_cast<int>(f.integer(f.require(ws[i], "bits", fld + "."), fld + ".bits", 2, 8));
     w.params.axis = static_cast<int>(f.integer(f.require(ws[i], "axis", fld + "."), fld + ".axis", 0, 8));
-    w.params.scale = floats_from(f, f.require(ws[i], "scale", fld + "."), fld + ".scale");
-    for (const auto& z : f.require(ws[i], "zero_point", fld + ".")) w.params.zero_point.push_back(static_cast<int32_t>(f.integer(z, fld + ".zero_point[]", -128, 255)));
-    for (float s : w.params.scale)
-      if (!(s > 0)) f.fail(fld + ".scale", "scales must be positive");
+    w.params.scale = floats_from(f, f.require(ws[i], "scale", fld + "."), fld + ".scale", kMinQuantScale, kMaxQuantScale);
+    if (w.params.scale.empty()) f.fail(fld + ".scale", "no entries (one per output channel)");
+    const json& zp = array_of(f, f.require(ws[i], "zero_point", fld + "."), fld + ".zero_point");
+    // One zero point per channel, or none (symmetric weights are centered anyway).
+    if (!zp.empty() && zp.size() != w.params.scale.size())
+      f.fail(fld + ".zero_point", "has " + std::to_string(zp.size()) + " entries, scale has " + std::to_string(w.params.scale.size()) +
+                                      " (one per output channel, or none)");
+    for (size_t k = 0; k < zp.size(); ++k)
+      w.params.zero_point.push_back(static_cast<int32_t>(
+          f.integer(zp[k], at(fld + ".zero_point", k), 0, zero_point_max(w.params.scheme, w.params.bits))));
+    if (std::string problem = channel_quant_params_problem(w.params); !problem.empty()) f.fail(fld, problem);
     r.weights.push_back(std::move(w));
   }
-  const json& as = f.require(j, "activations", "");
+  seen.clear();
+  const json& as = array_of(f, f.require(j, "activations", ""), "activations");
   for (size_t i = 0; i < as.size(); ++i) {
-    const std::string fld = "activations[" + std::to_string(i) + "]";
+    const std::string fld = at("activations", i);
+    object_of(f, as[i], fld);
     f.reject_unknown_keys(as[i], {"value", "role", "params", "observed_min", "observed_max"}, fld + ".");
     ActivationQuant a;
     a.value = f.string(f.require(as[i], "value", fld + "."), fld + ".value");
+    reject_duplicate(f, seen, a.value, fld + ".value");
     a.role = f.string(f.require(as[i], "role", fld + "."), fld + ".role");
     a.params = params_from(f, f.require(as[i], "params", fld + "."), fld + ".params");
     a.observed_min = static_cast<float>(f.number(f.require(as[i], "observed_min", fld + "."), fld + ".observed_min", -1e38, 1e38));
@@ -126,13 +175,15 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
     r.activations.push_back(std::move(a));
   }
   if (j.contains("softmax")) {
-    const json& sm = j["softmax"];
-    if (!sm.is_array()) f.fail("softmax", "expected an array");
+    seen.clear();
+    const json& sm = array_of(f, j["softmax"], "softmax");
     for (size_t i = 0; i < sm.size(); ++i) {
-      const std::string fld = "softmax[" + std::to_string(i) + "]";
+      const std::string fld = at("softmax", i);
+      object_of(f, sm[i], fld);
       f.reject_unknown_keys(sm[i], {"node", "cols", "m_star", "output_oriented", "smallest_gap", "mse_best", "mse"}, fld + ".");
       SoftmaxMStar m;
       m.node = f.string(f.require(sm[i], "node", fld + "."), fld + ".node");
+      reject_duplicate(f, seen, m.node, fld + ".node");
       m.cols = f.integer(f.require(sm[i], "cols", fld + "."), fld + ".cols", 1, int64_t{1} << 30);
       m.m_star = static_cast<int32_t>(f.integer(f.require(sm[i], "m_star", fld + "."), fld + ".m_star", 1, 30));
       m.output_oriented = static_cast<int32_t>(f.integer(f.require(sm[i], "output_oriented", fld + "."), fld + ".output_oriented", 1, 30));

@@ -48,6 +48,7 @@ struct SoftmaxMStar {
 };
 
 struct CalibrationResult {
+  std::string source;        // the file it was read from, for messages ("" when made in memory; not saved)
   std::string model;         // model file as given
   std::string model_sha256;  // of the model file, to refuse applying it to another model
   Recipe recipe;
@@ -63,6 +64,10 @@ struct CalibrationResult {
   void save(const std::string& path) const;
 };
 
+// Checks everything that can be checked without the model: the format, every list's element kinds,
+// every quantizer (quant_params_problem: bits, scale, zero point), per-channel lists of equal length,
+// M* in [1, 30], and no two entries for one tensor / node. What needs the model (names, channel
+// counts, row lengths) is checked by lower_to_integer. Errors: `<source>: field "<path>": <problem>`.
 CalibrationResult parse_calibration_result(const std::string& json_text, const std::string& source);
 CalibrationResult load_calibration_result(const std::string& path);
 

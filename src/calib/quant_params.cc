@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "util/error.h"
 
@@ -52,6 +53,62 @@ float QuantParams::dequantize(int32_t q) const {
     return std::ldexp(scale * odd, -((q + 1) >> 1));
   }
   return scale * static_cast<float>(q - zero_point);
+}
+
+namespace {
+
+std::string outside(const char* field, const std::string& value, const std::string& lo, const std::string& hi) {
+  return std::string(field) + " = " + value + " is outside [" + lo + ", " + hi + "]";
+}
+
+std::string number_str(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+// The zero point of a grid with valid bits and scheme.
+std::string zero_point_problem(QuantScheme scheme, int bits, int32_t zero_point) {
+  const int32_t hi = scheme == QuantScheme::Asymmetric ? static_cast<int32_t>((int64_t{1} << bits) - 1) : 0;
+  if (zero_point < 0 || zero_point > hi)
+    return outside("zero_point", std::to_string(zero_point), "0", std::to_string(hi)) +
+           (scheme == QuantScheme::Asymmetric ? "" : std::string(" (") + scheme_name(scheme) + " grids have zero point 0)");
+  return "";
+}
+
+std::string bits_problem(int bits) {
+  if (bits < kMinQuantBits || bits > kMaxQuantBits)
+    return outside("bits", std::to_string(bits), std::to_string(kMinQuantBits), std::to_string(kMaxQuantBits));
+  return "";
+}
+
+std::string scale_problem(float scale) {
+  // Compared as floats (a file's 1e-30 is stored as the nearest float), written so NaN fails too.
+  if (!(scale >= static_cast<float>(kMinQuantScale) && scale <= static_cast<float>(kMaxQuantScale)))
+    return outside("scale", number_str(scale), number_str(kMinQuantScale), number_str(kMaxQuantScale));
+  return "";
+}
+
+}  // namespace
+
+std::string quant_params_problem(const QuantParams& p) {
+  if (std::string b = bits_problem(p.bits); !b.empty()) return b;
+  if (std::string s = scale_problem(p.scale); !s.empty()) return s;
+  return zero_point_problem(p.scheme, p.bits, p.zero_point);
+}
+
+std::string channel_quant_params_problem(const ChannelQuantParams& p) {
+  if (std::string b = bits_problem(p.bits); !b.empty()) return b;
+  if (p.scale.empty()) return "scale has no entries (one per output channel)";
+  if (!p.zero_point.empty() && p.zero_point.size() != p.scale.size())
+    return "zero_point has " + std::to_string(p.zero_point.size()) + " entries, scale " + std::to_string(p.scale.size()) +
+           " (one per output channel, or none)";
+  for (size_t c = 0; c < p.scale.size(); ++c)
+    if (std::string s = scale_problem(p.scale[c]); !s.empty()) return "channel " + std::to_string(c) + ": " + s;
+  for (size_t c = 0; c < p.zero_point.size(); ++c)
+    if (std::string z = zero_point_problem(p.scheme, p.bits, p.zero_point[c]); !z.empty())
+      return "channel " + std::to_string(c) + ": " + z;
+  return "";
 }
 
 QuantParams params_for_range(float lo, float hi, int bits, QuantScheme scheme) {

@@ -43,6 +43,20 @@ struct ChannelQuantParams {
   bool operator==(const ChannelQuantParams&) const = default;
 };
 
+// What every quantizer qvit reads (calibration files, an integer model's input quantizer) must
+// satisfy, so that qmin()/qmax() and quantize() are defined and x/scale is finite: bits in
+// [kMinQuantBits, kMaxQuantBits] (log-√2: code bits), a finite scale in [kMinQuantScale,
+// kMaxQuantScale], and a zero point that is a code of the grid (asymmetric: [0, 2^b − 1]) or 0
+// (symmetric, log-√2: the grid is centered by definition).
+inline constexpr int kMinQuantBits = 2, kMaxQuantBits = 16;
+inline constexpr double kMinQuantScale = 1e-30, kMaxQuantScale = 1e30;
+// "" when `p` satisfies all of that, else the problem as "<field> = <value> is outside [lo, hi]"
+// (field one of bits, scale, zero_point), for the caller to prefix with its file and field.
+std::string quant_params_problem(const QuantParams& p);
+// Per-channel weights: the same for every channel, plus one scale per channel (at least one) and
+// zero points either absent or one per scale.
+std::string channel_quant_params_problem(const ChannelQuantParams& p);
+
 // The parameters that make [lo, hi] (widened to include 0) representable: asymmetric spans it
 // with 2^b − 1 steps; symmetric uses max(|lo|, |hi|) / (2^(b−1) − 1). A degenerate range gets a
 // tiny positive scale, never 0.

@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "intgraph/int_graph_check.h"
 #include "kernels/reference/add.h"
 #include "kernels/reference/ibert.h"
 #include "kernels/reference/ilayernorm.h"
@@ -18,6 +19,7 @@
 #include "kernels/reference/requantize.h"
 #include "kernels/reference/shiftgelu.h"
 #include "kernels/reference/shiftmax.h"
+#include "util/limits.h"
 #include "util/thread_pool.h"
 
 namespace qvit {
@@ -45,20 +47,27 @@ int32_t checked_count(const OpCall& c, int64_t n) {
   return static_cast<int32_t>(n);
 }
 
+// a·b as an int32 count (the reference kernels index their operands in int32), overflow-checked:
+// the dims of an empty tensor can be anything.
+int32_t checked_product(const OpCall& c, int64_t a, int64_t b) {
+  int64_t p = 0;
+  if (__builtin_mul_overflow(a, b, &p) || p > INT32_MAX) c.fail("tensor too large for the int32 reference kernels");
+  return static_cast<int32_t>(p);
+}
+
 TruncationStats* stats_for(const OpCall& c) {
   auto* s = static_cast<IntRunStats*>(c.context);
   return s ? &s->per_node[c.node.name] : nullptr;
 }
 
+// The table is an input like any other: checked on every call (the loader checked the file's
+// constants already, but a graph built in code reaches the kernels only through here).
 std::vector<Requant> requants(const OpCall& c, size_t i, int64_t expect) {
   const Tensor& t = c.input(i);
-  if (t.dtype() != DType::Int32 || t.rank() != 2 || t.shape()[1] != 3 || (expect > 0 && t.shape()[0] != expect))
-    c.fail("requantizer input " + std::to_string(i) + " must be int32 [" + (expect > 0 ? std::to_string(expect) : "C") +
-           ",3], got " + shape_str(t.shape()));
+  check_requant_table(c.node, i, t, expect);
   std::vector<Requant> rq(static_cast<size_t>(t.shape()[0]));
   for (size_t k = 0; k < rq.size(); ++k) {
     const int32_t* p = t.data<int32_t>() + 3 * k;
-    if (p[0] < 0 || p[0] > 31 || p[2] < 0 || p[2] > 62) c.fail("requantizer shift out of range");
     rq[k] = {p[0], p[1], p[2]};
   }
   return rq;
@@ -66,10 +75,12 @@ std::vector<Requant> requants(const OpCall& c, size_t i, int64_t expect) {
 
 ref::ClampRange clamp_range(const OpCall& c) { return {attr32(c, "lo"), attr32(c, "hi")}; }
 
-int32_t max_abs(const int32_t* p, int64_t n) {
+// max |p[i]|, lost when it is 2^31 (an INT32_MIN element): a clamped maximum would under-state the
+// bound by one and let the plain int32 loop overflow (INT32_MIN · −1).
+kernels::Checked32 max_abs(const int32_t* p, int64_t n) {
   uint32_t m = 0;
   for (int64_t i = 0; i < n; ++i) m = std::max(m, kernels::magnitude(p[i]));
-  return static_cast<int32_t>(std::min<uint32_t>(m, static_cast<uint32_t>(INT32_MAX)));
+  return {static_cast<int32_t>(std::min<uint32_t>(m, static_cast<uint32_t>(INT32_MAX))), m > static_cast<uint32_t>(INT32_MAX)};
 }
 
 // C[m,n] = bias + A[m,k]·B[k,n] in plain int32: the caller has proven no partial sum overflows.
@@ -89,15 +100,19 @@ void matmul_fast(const int32_t* a, const int32_t* b, const int32_t* bias, int32_
 }
 
 void run_matmul(const OpCall& c, const int32_t* a, const int32_t* b, const int32_t* bias, int32_t* y, int64_t m,
-                int64_t k, int64_t n, int32_t a_max, int32_t b_max, int32_t bias_max) {
+                int64_t k, int64_t n, kernels::Checked32 a_max, kernels::Checked32 b_max, kernels::Checked32 bias_max) {
+  // The reference indexes its operands in int32.
+  checked_product(c, m, k);
+  checked_product(c, k, n);
+  const int32_t mn = checked_product(c, m, n);
   // Every partial sum is at most |bias| + k·max|a|·max|b| (checked in int32: any overflow of the
   // bound itself sends the call to the saturating reference).
-  const kernels::Checked32 ab = kernels::sat_mul(a_max, b_max);
+  const kernels::Checked32 ab = kernels::sat_mul(a_max.value, b_max.value);
   const kernels::Checked32 kab = kernels::sat_mul(ab.value, checked_count(c, k));
-  const kernels::Checked32 worst = kernels::sat_add(kab.value, bias_max);
-  if (!ab.lost && !kab.lost && !worst.lost) {
+  const kernels::Checked32 worst = kernels::sat_add(kab.value, bias_max.value);
+  if (!a_max.lost && !b_max.lost && !bias_max.lost && !ab.lost && !kab.lost && !worst.lost) {
     matmul_fast(a, b, bias, y, m, k, n);
-    if (auto* s = stats_for(c)) s->add(0, checked_count(c, m * n));
+    if (auto* s = stats_for(c)) s->add(0, mn);
   } else {
     ref::matmul(a, b, bias, y, checked_count(c, m), checked_count(c, k), checked_count(c, n), stats_for(c));
   }
@@ -109,9 +124,9 @@ void op_QMatMul(const OpCall& c, std::vector<Tensor>& out) {
   if (a.rank() < 2 || b.rank() < 2) c.fail("operands must have rank >= 2");
   const int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
   if (b.dim(-2) != k) c.fail("inner dimensions differ: " + shape_str(a.shape()) + " x " + shape_str(b.shape()));
-  const int64_t count = a.numel() / std::max<int64_t>(m * k, 1);
+  const int64_t count = a.numel() / std::max<int64_t>(checked_product(c, m, k), 1);
   const bool b_shared = b.rank() == 2;
-  if (!b_shared && b.numel() / std::max<int64_t>(k * n, 1) != count) c.fail("batch shapes differ");
+  if (!b_shared && b.numel() / std::max<int64_t>(checked_product(c, k, n), 1) != count) c.fail("batch shapes differ");
   const Tensor* bias = c.optional_input(2);
   if (bias && bias->numel() != n) c.fail("bias must have N elements");
   Shape os = a.shape();
@@ -120,8 +135,8 @@ void op_QMatMul(const OpCall& c, std::vector<Tensor>& out) {
   const int32_t* pa = i32(c, 0);
   const int32_t* pb = i32(c, 1);
   const int32_t* pbias = bias ? i32(c, 2) : nullptr;
-  const int32_t a_max = max_abs(pa, a.numel()), b_max = max_abs(pb, b.numel());
-  const int32_t bias_max = pbias ? max_abs(pbias, n) : 0;
+  const kernels::Checked32 a_max = max_abs(pa, a.numel()), b_max = max_abs(pb, b.numel());
+  const kernels::Checked32 bias_max = pbias ? max_abs(pbias, n) : kernels::Checked32{0, false};
   if (b_shared) {
     run_matmul(c, pa, pb, pbias, out[0].data<int32_t>(), count * m, k, n, a_max, b_max, bias_max);
     return;
@@ -141,20 +156,27 @@ void op_QConv(const OpCall& c, std::vector<Tensor>& out) {
   const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   const int64_t M = w.shape()[0], KH = w.shape()[2], KW = w.shape()[3];
   if (w.shape()[1] != C) c.fail("weight channels do not match the input");
+  const Tensor* bias = c.optional_input(2);
+  if (bias && bias->numel() != M) c.fail("bias must have one element per output channel (" + std::to_string(M) + ")");
+  // strides/pads/dilations have 2/4/2 values in [1 or 0, 2^16] (check_int_node_attributes), so
+  // these int64 sums and products cannot overflow.
   const int64_t OH = (H + pads[0] + pads[2] - (dil[0] * (KH - 1) + 1)) / strides[0] + 1;
   const int64_t OW = (W + pads[1] + pads[3] - (dil[1] * (KW - 1) + 1)) / strides[1] + 1;
   if (OH <= 0 || OW <= 0) c.fail("kernel larger than padded input");
-  const int64_t P = OH * OW, kdim = C * KH * KW;
+  const std::string what = c.node.describe() + ": im2row";
+  const int64_t P = checked_mul(OH, OW, what), kdim = checked_mul(checked_mul(C, KH, what), KW, what);
+  // The im2row scratch is as untrusted as the output: capped before it is allocated.
+  check_tensor_bytes(checked_mul(P, kdim, what), sizeof(int32_t), what + " patches");
+  check_tensor_bytes(checked_mul(P, M, what), sizeof(int32_t), what + " products");
   out[0] = Tensor(DType::Int32, {N, M, OH, OW}, Tensor::Uninitialized{});
   const int32_t* px = i32(c, 0);
   const int32_t* pw = i32(c, 1);
-  const Tensor* bias = c.optional_input(2);
   // Rows of patches (im2row) so that y[P, M] = patches[P, kdim] · Wᵀ, then transposed to NCHW.
   std::vector<int32_t> patches(static_cast<size_t>(P * kdim)), wt(static_cast<size_t>(kdim * M)),
       y(static_cast<size_t>(P * M));
   for (int64_t m = 0; m < M; ++m)
     for (int64_t r = 0; r < kdim; ++r) wt[r * M + m] = pw[m * kdim + r];
-  const int32_t w_max = max_abs(pw, w.numel()), bias_max = bias ? max_abs(i32(c, 2), M) : 0;
+  const kernels::Checked32 w_max = max_abs(pw, w.numel()), bias_max = bias ? max_abs(i32(c, 2), M) : kernels::Checked32{0, false};
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow)
@@ -180,10 +202,13 @@ void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
   int32_t* py = out[0].data<int32_t>();
   const ref::ClampRange range = clamp_range(c);
+  if (x.numel() == 0) return;  // (before products of an empty tensor's possibly huge dims)
+  checked_count(c, x.numel());  // the kernels index rows · channels in int32
   if (rq.size() == 1) {
     ref::requantize(px, py, checked_count(c, x.numel()), rq[0], range, stats_for(c));
     return;
   }
+  if (x.rank() < 1) c.fail("a per-channel requantizer needs an input with a channel axis");
   const int axis = normalize_axis(c, c.node.attr_int("axis", -1), x.rank());
   const int64_t channels = x.shape()[axis];
   if (channels != static_cast<int64_t>(rq.size())) c.fail("per-channel requantizer does not match the channel axis");
@@ -219,6 +244,7 @@ template <class F>
 void rows_op(const OpCall& c, std::vector<Tensor>& out, F kernel) {
   const Tensor& x = c.input(0);
   if (x.rank() < 1) c.fail("input must have rank >= 1");
+  checked_count(c, x.numel());  // the kernels index rows · cols in int32
   const int64_t cols = x.dim(-1);
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
   kernel(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel() / std::max<int64_t>(cols, 1)),
@@ -266,6 +292,8 @@ void op_QIBertGelu(const OpCall& c, std::vector<Tensor>& out) {
 
 void op_QLayerNorm(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
+  if (x.rank() < 1 || x.dim(-1) < 1) c.fail("input " + shape_str(x.shape()) + " has no channel axis");
+  checked_count(c, x.numel());  // the kernel indexes rows · channels in int32
   const int64_t channels = x.dim(-1);
   ref::ILayerNormParams p;
   p.input_bits = attr32(c, "input_bits");
@@ -296,8 +324,10 @@ void op_QLog2MatMul(const OpCall& c, std::vector<Tensor>& out) {
   if (a.rank() < 2 || v.rank() != a.rank()) c.fail("operands must have equal rank >= 2");
   const int64_t m = a.dim(-2), k = a.dim(-1), n = v.dim(-1);
   if (v.dim(-2) != k) c.fail("inner dimensions differ");
-  const int64_t count = a.numel() / std::max<int64_t>(m * k, 1);
-  if (v.numel() / std::max<int64_t>(k * n, 1) != count) c.fail("batch shapes differ");
+  // The kernel indexes its operands in int32.
+  const int64_t count = a.numel() / std::max<int64_t>(checked_product(c, m, k), 1);
+  if (v.numel() / std::max<int64_t>(checked_product(c, k, n), 1) != count) c.fail("batch shapes differ");
+  checked_product(c, m, n);
   ref::Log2MatmulParams p{attr32(c, "frac_bits"), attr32(c, "sqrt2"), attr32(c, "code_bits")};
   Shape os = a.shape();
   os.back() = n;
@@ -319,7 +349,7 @@ void op_QMean(const OpCall& c, std::vector<Tensor>& out) {
   int64_t count = 1;
   for (int a = 0; a < r; ++a) {
     if (reduce[a]) {
-      count *= x.shape()[a];
+      if (__builtin_mul_overflow(count, x.shape()[a], &count)) c.fail("bad reduction size");
       if (c.node.attr_int("keepdims", 1)) os.push_back(1);
     } else {
       os.push_back(x.shape()[a]);
@@ -377,17 +407,32 @@ void op_QMaxPool(const OpCall& c, std::vector<Tensor>& out) {
   max_pool(c, out);
 }
 
+// Every Q* kernel starts here: the node's attributes against the op table (int_graph_check.h), so
+// no reference kernel sees a parameter outside its preconditions, however the graph was made.
+// Dims are bounded too: only an empty tensor can have a dim above 2^31 − 1 (the tensor byte cap),
+// and products of such dims would overflow int64 in the kernels' size arithmetic.
+template <OpFn Kernel>
+void checked(const OpCall& c, std::vector<Tensor>& out) {
+  if (out.size() != 1) c.fail("must have exactly one output");
+  check_int_node_attributes(c.node);
+  for (size_t i = 0; i < c.in.size(); ++i)
+    if (c.in[i])
+      for (int64_t d : c.in[i]->shape())
+        if (d > INT32_MAX) c.fail("input " + std::to_string(i) + " " + shape_str(c.in[i]->shape()) + " has a dimension above 2^31 - 1");
+  Kernel(c, out);
+}
+
 const std::unordered_map<std::string, OpFn>& int_ops() {
   static const std::unordered_map<std::string, OpFn> ops = {
-      {"QMatMul", op_QMatMul},         {"QConv", op_QConv},
-      {"QRequantize", op_QRequantize}, {"QAdd", op_QAdd},
-      {"QShiftmax", op_QShiftmax},     {"QIBertSoftmax", op_QIBertSoftmax},
-      {"QInt32SafeSoftmax", op_QInt32SafeSoftmax},
-      {"QShiftGelu", op_QShiftGelu},   {"QIBertGelu", op_QIBertGelu},
-      {"QLayerNorm", op_QLayerNorm},   {"QLog2Codes", op_QLog2Codes},
-      {"QLog2MatMul", op_QLog2MatMul}, {"QMean", op_QMean},
-      {"QClamp", op_QClamp},           {"QMaxPool", op_QMaxPool},
-      {"QMulConst", op_QMulConst},
+      {"QMatMul", checked<op_QMatMul>},         {"QConv", checked<op_QConv>},
+      {"QRequantize", checked<op_QRequantize>}, {"QAdd", checked<op_QAdd>},
+      {"QShiftmax", checked<op_QShiftmax>},     {"QIBertSoftmax", checked<op_QIBertSoftmax>},
+      {"QInt32SafeSoftmax", checked<op_QInt32SafeSoftmax>},
+      {"QShiftGelu", checked<op_QShiftGelu>},   {"QIBertGelu", checked<op_QIBertGelu>},
+      {"QLayerNorm", checked<op_QLayerNorm>},   {"QLog2Codes", checked<op_QLog2Codes>},
+      {"QLog2MatMul", checked<op_QLog2MatMul>}, {"QMean", checked<op_QMean>},
+      {"QClamp", checked<op_QClamp>},           {"QMaxPool", checked<op_QMaxPool>},
+      {"QMulConst", checked<op_QMulConst>},
   };
   return ops;
 }

@@ -25,11 +25,8 @@ NonlinearFamily nonlinear_family_from_name(const std::string& name) {
 namespace lowering {
 
 Lowerer::Lowerer(const Graph& g, const CalibrationResult& calib, const LoweringOptions& opt) : f_(g), calib_(calib), opt_(opt) {
-  for (const auto& a : calib.activations) {
-    const int id = g.find_value(a.value);
-    if (id < 0) throw Error(g.source + ": calibration quantizes tensor '" + a.value + "', which this model does not have");
-    points_[id] = &a;
-  }
+  check_calibration_against_graph(g, calib);
+  for (const auto& a : calib.activations) points_[g.find_value(a.value)] = &a;
   for (const auto& w : calib.weights) weights_[w.node] = &w;
   vmap_.assign(g.values.size(), -1);
   consumers_.resize(g.values.size());
@@ -48,6 +45,9 @@ LoweredModel Lowerer::run() {
   const std::optional<QuantParams> in_point =
       points_.count(fin) ? std::optional<QuantParams>(points_.at(fin)->params) : point_ahead(fin);
   if (!in_point) throw Error(f_.source + ": the calibration does not quantize the model input");
+  // The runtime quantizes the image with quantize() − zero_point: a uniform grid only.
+  if (in_point->scheme == QuantScheme::LogSqrt2)
+    throw Error(f_.source + ": the calibration quantizes the model input with a log-sqrt2 grid; an integer model input needs a uniform one");
   const QuantParams ip = *in_point;
   out_.input = ip;
   const int in = new_value(f_.value(fin).name, f_.value(fin).shape);
@@ -111,6 +111,8 @@ int Lowerer::emit(const std::string& op, const std::string& name, std::vector<in
   n.name = name;
   n.inputs = std::move(inputs);
   n.attrs = std::move(attrs);
+  // What the exporter, the loader and the kernels will check: refused here, naming the layer.
+  check_int_node_attributes(n);
   const int out = new_value(name + ":out", out_shape);
   n.outputs = {out};
   ig().nodes.push_back(std::move(n));

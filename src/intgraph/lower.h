@@ -48,6 +48,14 @@ struct LoweredModel {
   NonlinearFamily family = NonlinearFamily::Int32Safe;
 };
 
+// What parse_calibration_result cannot check without the model, checked against `g`: every tensor
+// and node the calibration names exists and is of the right kind (weights: Linear/Conv with the
+// right channel axis; softmax: Softmax), per-channel lists have one entry per output channel of the
+// weight, a softmax's cols is its row length, no entry is duplicated, every quantizer is valid
+// (quant_params_problem) and the model input's grid is uniform. lower_to_integer calls it first;
+// other consumers of a calibration can too. Error: `<calib>: field "<path>": <problem> (model ...)`.
+void check_calibration_against_graph(const Graph& g, const CalibrationResult& calib);
+
 // `g` is the float graph with the calibration's reparameterizations already applied (its weights
 // float; they are quantized here with the calibration's per-channel parameters).
 LoweredModel lower_to_integer(const Graph& g, const CalibrationResult& calib, const LoweringOptions& options);

@@ -30,7 +30,7 @@ Tensor Lowerer::constant_at(const Tensor& c, const Meta& m, const Shape& full, s
     for (int a = 0; a < cf.rank(); ++a) src += (cf.shape()[a] == 1 ? 0 : idx[a + off]) * st[a];
     const double s = m.per_channel ? m.scales[static_cast<size_t>(idx[m.axis - static_cast<int>(skip_leading)])] : m.scale;
     const double v = std::round(cf.data<double>()[src] / s);
-    if (std::abs(v) > double(1 << 30)) throw Error("constant does not fit int32 at the tensor's scale");
+    if (!(std::abs(v) <= double(1 << 30))) throw Error("constant does not fit int32 at the tensor's scale");  // NaN fails too
     q.data<int32_t>()[i] = static_cast<int32_t>(v);
     cmax = std::max(cmax, std::abs(q.data<int32_t>()[i]));
   }

@@ -47,7 +47,8 @@ void Lowerer::lower_linear(const Node& node) {
     Tensor bq(DType::Int32, {n});
     for (int64_t c = 0; c < n; ++c) {
       const double v = std::round(b.data<double>()[c] / acc_scales[c]);
-      if (std::abs(v) > double(1 << 30)) throw Error("bias does not fit int32 at the accumulator scale");
+      // (NaN fails too: a NaN bias, or one a reparameterization made infinite, has no integer.)
+      if (!(std::abs(v) <= double(1 << 30))) throw Error("bias does not fit int32 at the accumulator scale");
       bq.data<int32_t>()[c] = static_cast<int32_t>(v);
       bias_max = std::max(bias_max, std::abs(bq.data<int32_t>()[c]));
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "intgraph/int_graph_check.h"
 #include "intgraph/int_ops.h"
 #include "intgraph/lower.h"
 #include "kernels/dyadic.h"

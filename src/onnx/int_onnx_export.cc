@@ -6,9 +6,12 @@
 #include <map>
 #include <set>
 
+#include "intgraph/int_graph_check.h"
 #include "intgraph/int_ops.h"
+#include "onnx/int_onnx_metadata.h"
 #include "onnx/onnx_proto_util.h"
 #include "util/atomic_file.h"
+#include "util/limits.h"
 
 namespace qvit {
 
@@ -16,66 +19,7 @@ namespace {
 
 using namespace onnx_util;
 
-// What a node of each qvit-domain op must carry. The single source of truth for the format: export
-// validates the IntGraph against it and load validates the file against it (int_ops.h documents
-// the semantics; optional attributes, e.g. QConv's strides/pads/dilations/group, are not listed).
-struct IntOpSpec {
-  std::vector<std::string> required_attributes;
-  size_t min_inputs, max_inputs;
-  bool input1_is_weight = false;  // a constant input 1 may be stored narrow (INT8 / packed int4)
-};
-
-const std::map<std::string, IntOpSpec>& int_op_specs() {
-  static const std::map<std::string, IntOpSpec> specs = {
-      {"QMatMul", {{}, 2, 3, true}},
-      {"QConv", {{}, 2, 3, true}},
-      {"QRequantize", {{"axis", "lo", "hi"}, 2, 2}},
-      {"QAdd", {{"shift", "lo", "hi"}, 3, 3}},
-      {"QShiftmax", {{"i0", "n", "out_bits"}, 1, 1}},
-      {"QIBertSoftmax", {{"ln2", "b", "c", "z_max", "out_bits"}, 1, 1}},
-      {"QInt32SafeSoftmax", {{"ln2", "b", "c", "z_max", "m_star"}, 1, 1}},
-      {"QShiftGelu", {{"i0", "n", "sigmoid_bits"}, 1, 1}},
-      {"QIBertGelu", {{"clip", "one", "shift", "one_shifted"}, 1, 1}},
-      {"QLayerNorm", {{"input_bits", "shift_m", "var_eps", "lo", "hi"}, 4, 4}},
-      {"QLog2Codes", {{"frac_bits", "code_bits"}, 2, 2}},
-      {"QLog2MatMul", {{"frac_bits", "sqrt2", "code_bits"}, 2, 2}},
-      {"QMean", {{"axes", "keepdims"}, 1, 1}},
-      {"QClamp", {{"lo", "hi"}, 1, 1}},
-      {"QMulConst", {{}, 2, 2}},
-      {"QMaxPool", {{"kernel_shape"}, 1, 1}},
-  };
-  return specs;
-}
-
-
 constexpr const char* kInt4WeightsKey = "qvit.int4_weights";
-
-void validate_int_graph(const Graph& g, const std::string& source) {
-  for (int id : g.inputs)
-    if (g.value(id).dtype != DType::Int32)
-      throw Error(source + ": input '" + g.value(id).name + "' must be int32, is " + dtype_name(g.value(id).dtype));
-  for (const Node& node : g.nodes) {
-    const std::string where = source + ": " + node.describe();
-    auto spec = int_op_specs().find(node.op);
-    if (spec != int_op_specs().end()) {
-      if (node.inputs.size() < spec->second.min_inputs || node.inputs.size() > spec->second.max_inputs)
-        throw Error(where + ": has " + std::to_string(node.inputs.size()) + " inputs, expected " +
-                    std::to_string(spec->second.min_inputs) +
-                    (spec->second.max_inputs > spec->second.min_inputs ? "–" + std::to_string(spec->second.max_inputs) : ""));
-      for (const std::string& key : spec->second.required_attributes) {
-        auto a = node.attrs.find(key);
-        if (a == node.attrs.end()) throw Error(where + ": missing required attribute '" + key + "'");
-        if (!std::holds_alternative<int64_t>(a->second) && !std::holds_alternative<std::vector<int64_t>>(a->second))
-          throw Error(where + ": attribute '" + key + "' must be an int or ints");
-      }
-    } else if (!is_int_data_movement_op(node.op)) {
-      throw Error(where + ": unknown op '" + node.op + "' (not in the " + kIntOnnxFormat + " op set)");
-    }
-    for (int v : node.inputs)
-      if (v >= 0 && g.value(v).dtype != DType::Int32 && g.value(v).dtype != DType::Int64)
-        throw Error(where + ": input '" + g.value(v).name + "' is " + dtype_name(g.value(v).dtype) + ", not int32/int64");
-  }
-}
 
 // ---- narrow weight storage ----
 
@@ -95,9 +39,10 @@ Tensor pack_int4(const Tensor& t) {
 }
 
 Tensor unpack_int4(const Tensor& packed, const Shape& shape, const std::string& where) {
-  Tensor t(DType::Int32, shape);
-  if (packed.numel() != (t.numel() + 1) / 2)
+  // The shape is the metadata's: compared with the bytes present before anything is allocated.
+  if (packed.numel() != shape_numel(shape) / 2 + shape_numel(shape) % 2)
     throw Error(where + ": packed int4 weight holds " + std::to_string(packed.numel()) + " bytes for shape " + shape_str(shape));
+  Tensor t(DType::Int32, shape);
   const uint8_t* p = packed.data<uint8_t>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     const int32_t nibble = (p[i / 2] >> (4 * (i % 2))) & 0xF;
@@ -110,76 +55,16 @@ Tensor unpack_int4(const Tensor& packed, const Shape& shape, const std::string& 
 std::set<int> weight_constants(const Graph& g) {
   std::set<int> weights, other;
   for (const Node& node : g.nodes) {
-    auto spec = int_op_specs().find(node.op);
+    const IntOpSpec* spec = find_int_op_spec(node.op);
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int v = node.inputs[i];
       if (!g.is_constant(v)) continue;
-      const bool weight_slot = i == 1 && spec != int_op_specs().end() && spec->second.input1_is_weight;
+      const bool weight_slot = i == 1 && spec && spec->input1_is_weight;
       (weight_slot && g.constant(v).dtype() == DType::Int32 ? weights : other).insert(v);
     }
   }
   for (int v : other) weights.erase(v);
   return weights;
-}
-
-// ---- metadata ----
-
-nlohmann::json quant_params_json(const QuantParams& p) {
-  return {{"scheme", scheme_name(p.scheme)}, {"bits", p.bits}, {"scale", static_cast<double>(p.scale)}, {"zero_point", p.zero_point}};
-}
-
-void add_boundary_metadata(onnx::ModelProto& m, const LoweredModel& lm) {
-  add_metadata(m, kIntOnnxFormatKey, kIntOnnxFormat);
-  add_metadata(m, "qvit.input", quant_params_json(lm.input).dump());
-  nlohmann::json outs = nlohmann::json::array();
-  for (const auto& o : lm.outputs) outs.push_back({{"scales", o.scales}, {"axis", o.axis}});
-  add_metadata(m, "qvit.outputs", outs.dump());
-  add_metadata(m, "qvit.nonlinear", nonlinear_family_name(lm.family));
-  nlohmann::json bounds = nlohmann::json::array();
-  for (const auto& b : lm.bounds)
-    bounds.push_back({{"node", b.node}, {"kernel", b.kernel}, {"stage", b.stage}, {"worst_abs", b.worst_abs}, {"fits_int32", b.fits}});
-  add_metadata(m, "qvit.kernel_bounds", bounds.dump());
-}
-
-// Reads a metadata value as JSON; one error line naming the key otherwise.
-nlohmann::json metadata_json(const onnx::ModelProto& m, const std::string& key, const std::string& path) {
-  const std::string* v = find_metadata(m, key);
-  if (!v) throw Error(path + ": metadata '" + key + "' is missing");
-  try {
-    return nlohmann::json::parse(*v);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": metadata '" + key + "' is not valid JSON: " + e.what());
-  }
-}
-
-void read_boundary_metadata(const onnx::ModelProto& m, const std::string& path, LoweredModel& lm) {
-  const std::string* family = find_metadata(m, "qvit.nonlinear");
-  if (!family) throw Error(path + ": metadata 'qvit.nonlinear' is missing");
-  std::string key;
-  try {
-    key = "qvit.nonlinear";
-    lm.family = nonlinear_family_from_name(*family);
-    key = "qvit.input";
-    const nlohmann::json in = metadata_json(m, key, path);
-    lm.input.scheme = scheme_from_name(in.at("scheme").get<std::string>());
-    lm.input.bits = in.at("bits").get<int>();
-    lm.input.scale = static_cast<float>(in.at("scale").get<double>());
-    lm.input.zero_point = in.at("zero_point").get<int32_t>();
-    key = "qvit.outputs";
-    for (const auto& o : metadata_json(m, key, path))
-      lm.outputs.push_back({o.at("scales").get<std::vector<double>>(), o.at("axis").get<int>()});
-    key = "qvit.kernel_bounds";
-    if (find_metadata(m, key))
-      for (const auto& b : metadata_json(m, key, path))
-        lm.bounds.push_back({b.at("node").get<std::string>(), b.at("kernel").get<std::string>(), b.at("stage").get<std::string>(),
-                             b.at("worst_abs").get<double>(), b.at("fits_int32").get<bool>()});
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": metadata '" + key + "': " + e.what());
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    if (what.rfind(path, 0) == 0) throw;
-    throw Error(path + ": metadata '" + key + "': " + what);
-  }
 }
 
 // ---- graph ⇄ proto ----
@@ -213,7 +98,7 @@ void build_graph_proto(const Graph& g, onnx::ModelProto& m) {
     auto* np = gp->add_node();
     np->set_name(node_names.fresh(node.name.empty() ? node.op : node.name));
     np->set_op_type(node.op);
-    if (int_op_specs().count(node.op)) np->set_domain(kQvitDomain);
+    if (find_int_op_spec(node.op)) np->set_domain(kQvitDomain);
     for (int v : node.inputs) {
       np->add_input(v >= 0 ? vname[v] : "");
       if (g.is_constant(v)) write_constant(v);
@@ -228,21 +113,26 @@ void build_graph_proto(const Graph& g, onnx::ModelProto& m) {
   if (!int4.empty()) add_metadata(m, kInt4WeightsKey, int4.dump());
 }
 
+bool has_control_char(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; });
+}
+
+// Names end up in every later message (load, run, eval reports): one line each, so no newlines.
+const std::string& checked_name(const std::string& name, const std::string& path, const char* what) {
+  if (has_control_char(name)) throw Error(path + ": a " + what + " name contains a control character");
+  return name;
+}
+
 Graph graph_from_proto(const onnx::ModelProto& m, const std::string& path) {
   const auto& gp = m.graph();
   Graph g;
   g.source = path;
   g.opset = kExportOpset;
-  std::map<std::string, Shape> int4;
-  if (find_metadata(m, kInt4WeightsKey)) {
-    const nlohmann::json packed = metadata_json(m, kInt4WeightsKey, path);
-    try {
-      for (const auto& [name, shape] : packed.items()) int4[name] = shape.get<Shape>();
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(path + ": metadata '" + kInt4WeightsKey + "': " + e.what());
-    }
-  }
+  std::map<std::string, Shape> int4 = read_int4_metadata(m, kInt4WeightsKey, path);
+  std::set<std::string> initializers;
   for (const auto& init : gp.initializer()) {
+    if (!initializers.insert(checked_name(init.name(), path, "initializer")).second)
+      throw Error(path + ": initializer '" + clip_for_message(init.name()) + "' is defined twice");
     const std::string where = path + ": initializer '" + init.name() + "'";
     Tensor t = tensor_from_proto(init, path);
     if (int4.count(init.name())) {
@@ -255,11 +145,14 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& path) {
     }
     g.add_constant(init.name(), std::move(t));
   }
+  for (const auto& [name, shape] : int4)
+    if (!initializers.count(name))
+      throw Error(path + ": metadata '" + kInt4WeightsKey + "' names initializer '" + clip_for_message(name) + "', which the file does not have");
   std::map<std::string, const onnx::ValueInfoProto*> infos;
   for (const auto& vi : gp.value_info()) infos[vi.name()] = &vi;
   for (const auto& vi : gp.output()) infos[vi.name()] = &vi;
   auto typed_value = [&](const onnx::ValueInfoProto& vi) {
-    const std::string where = path + ": value '" + vi.name() + "'";
+    const std::string where = path + ": value '" + checked_name(vi.name(), path, "value") + "'";
     if (!vi.type().has_tensor_type() || !vi.type().tensor_type().has_shape()) throw Error(where + " has no tensor type and shape");
     Value v;
     v.name = vi.name();
@@ -277,16 +170,19 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& path) {
   for (int n = 0; n < gp.node_size(); ++n) {
     const auto& np = gp.node(n);
     Node node;
-    node.name = np.name().empty() ? np.op_type() + "_" + std::to_string(n) : np.name();
+    node.name = np.name().empty() ? np.op_type() + "_" + std::to_string(n) : checked_name(np.name(), path, "node");
     node.op = np.op_type();
     const std::string where = path + ": " + node.describe();
     const bool qvit_domain = np.domain() == kQvitDomain;
     const bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
-    if (!(qvit_domain && int_op_specs().count(node.op)) && !(default_domain && is_int_data_movement_op(node.op)))
-      throw Error(where + ": unknown op '" + (np.domain().empty() ? "" : np.domain() + ":") + node.op + "' (not in the " +
+    if (!(qvit_domain && find_int_op_spec(node.op)) && !(default_domain && is_int_data_movement_op(node.op)))
+      throw Error(where + ": unknown op '" + clip_for_message((np.domain().empty() ? "" : np.domain() + ":") + node.op) + "' (not in the " +
                   kIntOnnxFormat + " op set)");
-    for (const auto& a : np.attribute()) node.attrs[a.name()] = attr_from_proto(a, where);
+    for (const auto& a : np.attribute())
+      if (!node.attrs.emplace(a.name(), attr_from_proto(a, where)).second)
+        throw Error(where + ": attribute '" + clip_for_message(a.name()) + "' is given twice");
     for (const auto& in : np.input()) {
+      checked_name(in, path, "node input");
       const int id = in.empty() ? -1 : g.find_value(in);
       if (!in.empty() && id < 0) throw Error(where + ": input '" + in + "' is not defined before the node");
       node.inputs.push_back(id);
@@ -341,8 +237,8 @@ void save_int_onnx(const LoweredModel& model, const std::string& path, const std
   const Graph& g = model.graph;
   require_exportable_opset(g, "integer ONNX export");
   validate_int_graph(g, g.source);
-  if (g.inputs.size() != 1 || model.outputs.size() != g.outputs.size())
-    throw Error(g.source + ": an integer model has one input and one output scale per output");
+  if (g.inputs.size() != 1) throw Error(g.source + ": an integer model has one input");
+  check_boundary(model, g.source);
   onnx::ModelProto m;
   m.set_ir_version(kExportIrVersion);
   m.set_producer_name("qvit");
@@ -358,19 +254,47 @@ void save_int_onnx(const LoweredModel& model, const std::string& path, const std
   write_model(m, path);
 }
 
-LoweredModel load_int_onnx(const std::string& path) {
-  const onnx::ModelProto m = read_model(path);
+namespace {
+
+// Everything after the bytes became a ModelProto: header, ONNX checker, graph, the whole IntGraph
+// validation (int_graph_check.h) and the boundary metadata, each refusal one line naming `path`.
+LoweredModel load_checked(const onnx::ModelProto& m, const std::string& path) {
   check_header(m, path);
   check_model_or_throw(m, path);
   LoweredModel lm;
   lm.graph = graph_from_proto(m, path);
   validate_int_graph(lm.graph, path);
-  read_boundary_metadata(m, path, lm);
   if (lm.graph.inputs.size() != 1) throw Error(path + ": an integer model has exactly one input");
-  if (lm.outputs.size() != lm.graph.outputs.size())
-    throw Error(path + ": metadata 'qvit.outputs' lists " + std::to_string(lm.outputs.size()) + " outputs, the graph has " +
-                std::to_string(lm.graph.outputs.size()));
+  const Shape& in = lm.graph.value(lm.graph.inputs[0]).shape;
+  if (in.empty() || std::any_of(in.begin(), in.end(), [](int64_t d) { return d < 1; }))
+    throw Error(path + ": input shape " + shape_str(in) + " must have a batch axis and no empty axis");
+  check_tensor_bytes(shape_numel(in), sizeof(int32_t), path + ": input of shape " + shape_str(in));
+  read_boundary_metadata(m, path, lm);
   return lm;
+}
+
+// Messages echo values from the file (a format string, a family name, the ONNX checker's text):
+// whatever they contain, the error stays one line.
+LoweredModel load_model(const onnx::ModelProto& m, const std::string& path) {
+  try {
+    return load_checked(m, path);
+  } catch (const Error& e) {
+    std::string line = e.what();
+    for (char& ch : line)
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+    throw Error(line);
+  }
+}
+
+}  // namespace
+
+LoweredModel load_int_onnx(const std::string& path) { return load_model(read_model(path), path); }
+
+LoweredModel load_int_onnx_bytes(const std::string& bytes, const std::string& source) {
+  if (bytes.empty()) throw Error(source + ": file is empty");
+  onnx::ModelProto m;
+  if (!m.ParseFromString(bytes)) throw Error(source + ": not a valid ONNX model (protobuf parse failed: truncated or corrupt file?)");
+  return load_model(m, source);
 }
 
 bool is_int_onnx(const std::string& path) {
@@ -390,10 +314,12 @@ void damage_int_onnx(const std::string& in_path, const std::string& out_path, In
   switch (damage) {
     case IntOnnxDamage::DropRequiredAttribute: {
       for (auto& node : *m.mutable_graph()->mutable_node()) {
-        auto spec = int_op_specs().find(node.op_type());
-        if (spec == int_op_specs().end() || spec->second.required_attributes.empty()) continue;
+        const IntOpSpec* spec = find_int_op_spec(node.op_type());
+        auto required = spec ? std::find_if(spec->attributes.begin(), spec->attributes.end(), [](const IntAttrRule& r) { return r.required; })
+                             : std::vector<IntAttrRule>::const_iterator{};
+        if (!spec || required == spec->attributes.end()) continue;
         auto* attrs = node.mutable_attribute();
-        const std::string& key = spec->second.required_attributes.front();
+        const std::string& key = required->name;
         attrs->erase(std::remove_if(attrs->begin(), attrs->end(), [&](const auto& a) { return a.name() == key; }), attrs->end());
         break;
       }

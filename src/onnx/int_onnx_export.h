@@ -23,7 +23,11 @@ void save_int_onnx(const LoweredModel& model, const std::string& path, const std
 // The inverse. Rejects, with one error line naming the file (and node/attribute): a file that is
 // not a qvit integer model, an unknown format or qvit domain version, an unknown op, a Q* node
 // without a required attribute, a truncated or corrupt file.
+// Every attribute, initializer and metadata value is range-checked against what its kernel needs
+// (intgraph/int_graph_check.h): a loaded model runs to completion or stops with a qvit::Error.
 LoweredModel load_int_onnx(const std::string& path);
+// The same from the file's bytes (fuzzing, in-memory round trips); `source` names them in errors.
+LoweredModel load_int_onnx_bytes(const std::string& bytes, const std::string& source);
 
 // True if `path` parses as ONNX and says it is a qvit integer model (format key or qvit domain),
 // so `qvit eval` can pick the loader; false for float models and unreadable files.

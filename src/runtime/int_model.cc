@@ -7,6 +7,19 @@
 
 namespace qvit {
 
+namespace {
+
+// The graph's declared shapes are what a file says; the output it really computed must still be
+// int32 logits with one row per image (run_in_chunks copies rows of it).
+Tensor checked_output(const std::string& source, int64_t batch, Tensor y) {
+  if (y.dtype() != DType::Int32 || y.rank() < 1 || y.shape()[0] != batch)
+    throw Error(source + ": the model computed a " + dtype_name(y.dtype()) + " output of shape " + shape_str(y.shape()) +
+                ", not int32 with one row per image of its batch " + std::to_string(batch));
+  return y;
+}
+
+}  // namespace
+
 std::optional<std::string> integer_lowering_problem(const std::string& model_path, const CalibrationResult& calib,
                                                     const LoweringOptions& options) {
   try {
@@ -27,9 +40,20 @@ IntModel::IntModel(const std::string& model_path, const CalibrationResult& calib
 }
 
 IntModel::IntModel(LoweredModel lowered) : lowered_(std::move(lowered)) {
-  if (lowered_.graph.inputs.size() != 1) throw Error(lowered_.graph.source + ": an integer model has one input");
+  // A model from a file (load_int_onnx checked all of this) or built in code: the boundary must be
+  // one the run functions below can use without undefined behaviour.
+  const std::string& source = lowered_.graph.source;
+  if (lowered_.graph.inputs.size() != 1) throw Error(source + ": an integer model has one input");
   const Shape& s = lowered_.graph.value(lowered_.graph.inputs[0]).shape;
-  if (s.empty()) throw Error(lowered_.graph.source + ": the integer model's input has no static shape");
+  if (s.empty()) throw Error(source + ": the integer model's input has no static shape");
+  if (s[0] < 1) throw Error(source + ": the integer model's input " + shape_str(s) + " has no batch");
+  const std::string problem = quant_params_problem(lowered_.input);
+  if (!problem.empty() || lowered_.input.scheme == QuantScheme::LogSqrt2)
+    throw Error(source + ": input quantizer: " + (problem.empty() ? "a log-sqrt2 grid cannot quantize an image" : problem));
+  if (lowered_.outputs.empty() || lowered_.outputs.size() != lowered_.graph.outputs.size())
+    throw Error(source + ": an integer model has one output scale entry per output");
+  for (const auto& o : lowered_.outputs)
+    if (o.scales.empty()) throw Error(source + ": an output has no scales");
   batch_ = model_batch_ = s[0];
   exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op);
 }
@@ -44,10 +68,11 @@ Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
            Tensor q(DType::Int32, x.shape());
            for (int64_t i = 0; i < x.numel(); ++i) q.data<int32_t>()[i] = ip.quantize(x.data<float>()[i]) - ip.zero_point;
            if (!stats || valid == model_batch_)
-             return std::vector<Tensor>{std::move(exec_->run({std::move(q)}, nullptr, stats).at(0))};
+             return std::vector<Tensor>{
+                 checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, stats).at(0))};
            // Truncation counts of real images only: the zero-padded rows are taken out again.
            IntRunStats chunk_stats;
-           Tensor y = std::move(exec_->run({std::move(q)}, nullptr, &chunk_stats).at(0));
+           Tensor y = checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, &chunk_stats).at(0));
            subtract_padding_rows(chunk_stats, model_batch_ - valid);
            for (const auto& [node, s] : chunk_stats.per_node) stats->per_node[node].add(s);
            return std::vector<Tensor>{std::move(y)};
@@ -63,8 +88,10 @@ void IntModel::subtract_padding_rows(IntRunStats& stats, int64_t padded_rows) {
     exec_->run({Tensor(DType::Int32, s)}, nullptr, &zeros);
     zero_row_stats_ = std::make_unique<IntRunStats>();
     for (const auto& [node, z] : zeros.per_node) {
+      // Not a qvit bug but a model (from a file) whose ops mix the images of a batch.
       if (z.events % static_cast<uint64_t>(model_batch_) || z.elements % static_cast<uint64_t>(model_batch_))
-        throw InternalError(node + ": truncation counts of a zero chunk are not per-row");
+        throw Error(lowered_.graph.source + ": node '" + node + "': truncation counts of a zero batch are not per image " +
+                    "(the model mixes the images of a batch)");
       zero_row_stats_->per_node[node] = {z.events / static_cast<uint64_t>(model_batch_),
                                          z.elements / static_cast<uint64_t>(model_batch_)};
     }
@@ -82,6 +109,9 @@ Tensor IntModel::run(const Tensor& images, IntRunStats* stats) {
   const Tensor y = run_integer(images, stats);
   // Boundary: integer logits to real numbers, one scale per class (or one for all).
   const LoweredModel::OutputScale& s = lowered_.outputs.at(0);
+  if (s.scales.size() > 1 && (s.axis < 0 || s.axis >= y.rank() || y.shape()[s.axis] != static_cast<int64_t>(s.scales.size())))
+    throw Error(lowered_.graph.source + ": " + std::to_string(s.scales.size()) + " output scales along axis " +
+                std::to_string(s.axis) + " do not fit the output of shape " + shape_str(y.shape()));
   Tensor out(DType::Float32, y.shape());
   int64_t inner = 1;
   if (s.scales.size() > 1)
