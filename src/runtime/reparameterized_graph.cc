@@ -1,6 +1,7 @@
 #include "runtime/reparameterized_graph.h"
 
 #include "calib/reparam.h"
+#include "intgraph/lower.h"
 #include "onnx/onnx_import.h"
 
 namespace qvit {
@@ -12,6 +13,9 @@ Graph load_reparameterized(const std::string& model_path, const CalibrationResul
   ImportOptions opt;
   opt.batch = batch_size;
   Graph g = import_onnx(model_path, opt);
+  // A hostile or mismatched calibration is refused here, naming its file and field, before fake
+  // quantization, QDQ export or lowering reads it (reparameterization keeps names and shapes).
+  check_calibration_against_graph(g, calib);
   for (const auto& r : calib.reparams) apply_reparam(g, r);
   g.rebuild_index();
   return g;
