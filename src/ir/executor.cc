@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <string_view>
 
 namespace qvit {
 
@@ -36,6 +37,15 @@ bool is_pure_reshape(const Graph& g, const Node& node) {
     last = p;
   }
   return true;
+}
+
+// Rethrows `e` (being handled) as an Error naming `node`. Kernels name their node in
+// OpCall::fail; errors from below them (a Tensor over the size cap, a shape overflow) do not, so
+// they get the node here: one line that says where.
+[[noreturn]] void rethrow_naming_node(const Node& node, const Error& e) {
+  const std::string where = node.describe();
+  if (std::string_view(e.what()).find(where) != std::string_view::npos) throw;
+  throw Error(where + ": " + e.what());
 }
 
 }  // namespace
@@ -150,16 +160,25 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
     OpCall call{node, {}, g.opset, plan.prepared[n].get(), context};
     call.in.reserve(inputs.size());
     for (int in : inputs) {
-      if (in >= 0 && !ptr[in]) throw InternalError(node.describe() + ": input '" + g.value(in).name + "' not computed");
+      // An optional output its producer does not compute (the model decides which are read).
+      if (in >= 0 && !ptr[in])
+        throw Error(g.source + ": " + node.describe() + ": input '" + g.value(in).name + "' is not computed by its producer");
       call.in.push_back(in >= 0 ? ptr[in] : nullptr);
     }
+    // Every kernel writes out[0]; a node without outputs is malformed (the ONNX checker rejects
+    // them, graphs built in memory might not).
+    if (outputs.empty()) throw Error(g.source + ": " + node.describe() + " has no outputs");
     std::vector<Tensor> outs(outputs.size());
     const int in0 = inputs.empty() ? -1 : inputs[0];
     if (plan.reshape_in_place[n] && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape) {
       outs[0] = std::move(env[in0]).reshaped(g.value(outputs[0]).shape);
       ptr[in0] = nullptr;
     } else {
-      kernels_[n](call, outs);
+      try {
+        kernels_[n](call, outs);
+      } catch (const Error& e) {
+        rethrow_naming_node(node, e);
+      }
     }
     for (size_t k = 0; k < outs.size(); ++k) {
       const int id = outputs[k];

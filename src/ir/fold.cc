@@ -58,10 +58,13 @@ bool same_tensor(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() && (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
 }
 
-// f(1), f(2), f(3) → f(batch) when f is affine in the batch; nullopt otherwise.
+// f(1), f(2), f(3) → f(batch) when f is affine in the batch; nullopt otherwise, and when the
+// extrapolation overflows (folded integers are model data: any int64 can appear).
 std::optional<int64_t> affine_at(int64_t f1, int64_t f2, int64_t f3, int64_t batch) {
-  if (f3 - f2 != f2 - f1) return std::nullopt;
-  return f1 + (f2 - f1) * (batch - 1);
+  int64_t d21 = 0, d32 = 0, step = 0, r = 0;
+  if (__builtin_sub_overflow(f2, f1, &d21) || __builtin_sub_overflow(f3, f2, &d32) || d32 != d21) return std::nullopt;
+  if (__builtin_mul_overflow(d21, batch - 1, &step) || __builtin_add_overflow(f1, step, &r)) return std::nullopt;
+  return r;
 }
 
 std::optional<Shape> affine_shape(const Shape& s1, const Shape& s2, const Shape& s3, int64_t batch) {
@@ -151,11 +154,19 @@ bool all_inputs_constant(const Graph& g, const Node& node) {
 // node, so folding never allocates more than this at once.
 constexpr int64_t kMaxEvaluatedBytes = 64 << 20;
 
+// Bytes of the node's outputs at the run batch, saturating at INT64_MAX (extrapolated shapes can
+// be arbitrarily large; such a node is simply not evaluated).
 int64_t output_bytes(const Node& node, const std::vector<FoldedValue>& folded) {
   int64_t bytes = 0;
-  for (int o : node.outputs)
-    if (o >= 0 && folded[o].produced)
-      bytes += shape_numel(folded[o].shape) * static_cast<int64_t>(dtype_size(folded[o].dtype));
+  for (int o : node.outputs) {
+    if (o < 0 || !folded[o].produced) continue;
+    int64_t n = 1, b = 0;
+    for (int64_t d : folded[o].shape)
+      if (__builtin_mul_overflow(n, d, &n)) return INT64_MAX;
+    if (__builtin_mul_overflow(n, static_cast<int64_t>(dtype_size(folded[o].dtype)), &b) ||
+        __builtin_add_overflow(bytes, b, &bytes))
+      return INT64_MAX;
+  }
   return bytes;
 }
 
@@ -163,16 +174,25 @@ int64_t output_bytes(const Node& node, const std::vector<FoldedValue>& folded) {
 void evaluate_node(const Graph& g, const Node& node, std::vector<FoldedValue>& folded) {
   OpFn fn = find_op(node.op);
   if (!fn) throw InternalError(node.describe() + ": folded op without a kernel");
+  if (node.outputs.empty()) throw Error(g.source + ": " + node.describe() + " has no outputs");
   OpCall call{node, {}, g.opset};
   for (int in : node.inputs) call.in.push_back(in >= 0 ? &g.constant(in) : nullptr);
   std::vector<Tensor> outs(node.outputs.size());
-  fn(call, outs);
+  try {
+    fn(call, outs);
+  } catch (const Error& e) {
+    // Named like the executor's errors (kernels name their node; a Tensor over the cap does not).
+    if (std::string(e.what()).find(node.describe()) != std::string::npos) throw;
+    throw Error(node.describe() + ": " + e.what());
+  }
   for (size_t k = 0; k < outs.size(); ++k) {
     const int o = node.outputs[k];
     if (o < 0 || !outs[k].defined()) continue;
+    // The model decides this (a shape that is affine at batches 1–3 but not beyond, like a Slice
+    // ending at 3), so it is an error of the input, not of qvit.
     if (outs[k].shape() != folded[o].shape)
-      throw InternalError(node.describe() + ": folded shape " + shape_str(folded[o].shape) + " but the node gives " +
-                          shape_str(outs[k].shape()));
+      throw Error(g.source + ": " + node.describe() + ": at the run batch this node gives shape " + shape_str(outs[k].shape()) +
+                  ", not the " + shape_str(folded[o].shape) + " extrapolated from batches 1-3; pass a static input shape");
     folded[o].produced = true;
     folded[o].constant = std::move(outs[k]);
   }

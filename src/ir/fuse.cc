@@ -161,6 +161,8 @@ class Fuser {
     Node& N = g_.nodes[n];
     const int x = N.inputs[0];
     const int64_t rank = static_cast<int64_t>(g_.value(x).shape.size());
+    // A rank-0 (or, without folding, unknown) shape has no last axis to normalize over.
+    if (rank == 0) return;
     const int64_t axis = N.attr_int("axis", -1);
     if (axis != -1 && axis != rank - 1) return;
     for (size_t k = 1; k < N.outputs.size(); ++k)

@@ -15,7 +15,8 @@ bool is_graph_output(const Graph& g, int v) { return std::find(g.outputs.begin()
 
 // For Div(x, c) / Mul(x, c) / Mul(c, x) with c a float scalar constant: the index of x and the factor.
 std::optional<std::pair<size_t, float>> scalar_scale(const Graph& g, const Node& node) {
-  if ((node.op != "Div" && node.op != "Mul") || node.inputs.size() != 2) return std::nullopt;
+  if ((node.op != "Div" && node.op != "Mul") || node.inputs.size() != 2 || node.outputs.size() != 1) return std::nullopt;
+  if (node.inputs[0] < 0 || node.inputs[1] < 0 || node.outputs[0] < 0) return std::nullopt;
   for (size_t ci = 0; ci < 2; ++ci) {
     const int c = node.inputs[ci];
     if (!g.is_constant(c) || g.constant(c).numel() != 1 || g.constant(c).dtype() != DType::Float32) continue;
@@ -27,6 +28,17 @@ std::optional<std::pair<size_t, float>> scalar_scale(const Graph& g, const Node&
     return std::make_pair(xi, node.op == "Div" ? 1.0f / v : v);
   }
   return std::nullopt;
+}
+
+// True if perm holds each of 0 .. rank-1 once (the graph's attribute is model data).
+bool is_permutation_of_rank(const std::vector<int64_t>& perm, size_t rank) {
+  if (perm.size() != rank) return false;
+  std::vector<char> seen(rank, 0);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(rank) || seen[static_cast<size_t>(p)]) return false;
+    seen[static_cast<size_t>(p)] = 1;
+  }
+  return true;
 }
 
 struct Operand {
@@ -123,12 +135,16 @@ FoldPlan plan_matmul_folding(const Graph& g) {
   for (size_t n = 0; n < n_nodes; ++n) {
     const Node& node = g.nodes[n];
     if (node.op != "MatMul" || node.inputs.size() != 2 || node.outputs.size() != 1) continue;
+    // (An omitted operand is the kernel's error to report; there is nothing to view.)
+    if (node.inputs[0] < 0 || node.inputs[1] < 0 || node.outputs[0] < 0) continue;
     const Shape& sa = g.value(node.inputs[0]).shape;
     const Shape& sb = g.value(node.inputs[1]).shape;
     const Shape& sy = g.value(node.outputs[0]).shape;
     if (sa.size() < 3 || sa.size() != sb.size() || sy.size() != sa.size() || g.value(node.inputs[0]).dtype != DType::Float32 ||
         !std::equal(sa.begin(), sa.end() - 2, sb.begin()) || sa.back() != sb[sb.size() - 2])
       continue;
+    // Empty products stay with the plain kernel (the packed GEMM is not asked about k = 0).
+    if (shape_numel(sa) == 0 || shape_numel(sb) == 0 || shape_numel(sy) == 0) continue;
     Operand a = trace_operand(g, ix, node.inputs[0], true);
     Operand b = trace_operand(g, ix, node.inputs[1], false);
     auto folded = std::make_shared<FoldedMatMul>();
@@ -142,9 +158,9 @@ FoldPlan plan_matmul_folding(const Graph& g) {
     if (!is_graph_output(g, out) && ix.readers[out].size() == 1) {
       const int t = ix.readers[out][0];
       const Node& tn = g.nodes[t];
-      std::vector<int64_t> perm = tn.attr_ints("perm");
-      if (tn.op == "Transpose" && tn.outputs.size() == 1 && perm.size() == sy.size() &&
-          perm.back() == static_cast<int64_t>(sy.size()) - 1) {
+      const std::vector<int64_t> perm = tn.op == "Transpose" ? tn.attr_ints("perm") : std::vector<int64_t>{};
+      if (tn.op == "Transpose" && tn.outputs.size() == 1 && tn.outputs[0] >= 0 && is_permutation_of_rank(perm, sy.size()) &&
+          g.value(tn.outputs[0]).shape.size() == sy.size() && perm.back() == static_cast<int64_t>(sy.size()) - 1) {
         const Shape& ts = g.value(tn.outputs[0]).shape;
         const std::vector<int64_t> ts_strides = strides_of(ts);
         for (size_t i = 0; i < perm.size(); ++i) folded->y.strides[static_cast<size_t>(perm[i])] = ts_strides[i];

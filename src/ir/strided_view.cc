@@ -12,7 +12,9 @@ StridedView StridedView::contiguous(const Shape& shape) {
 }
 
 std::optional<StridedView> reshape_view(const StridedView& in, const Shape& shape) {
-  if (shape_numel(shape) != shape_numel(in.shape)) return std::nullopt;
+  // An empty value needs no view (and its dims' partial products below could overflow).
+  const int64_t n = shape_numel(in.shape);
+  if (n == 0 || shape_numel(shape) != n) return std::nullopt;
   // Size-1 axes carry no stride information: drop them on both sides, re-insert them at the end.
   std::vector<int64_t> od, os;
   for (size_t i = 0; i < in.shape.size(); ++i)
@@ -60,6 +62,8 @@ namespace {
 std::optional<std::vector<int64_t>> constant_ints(const Graph& g, const Node& node, size_t i) {
   if (i >= node.inputs.size() || node.inputs[i] < 0) return std::vector<int64_t>{};
   if (!g.is_constant(node.inputs[i])) return std::nullopt;
+  const DType t = g.constant(node.inputs[i]).dtype();
+  if (t != DType::Int64 && t != DType::Int32) return std::nullopt;  // the Slice kernel reports it
   return g.constant(node.inputs[i]).as_int64s();
 }
 
@@ -79,14 +83,16 @@ std::optional<StridedView> slice_view(const Graph& g, const Node& node, const St
     const int64_t k = (*steps)[i];
     if (a < 0 || a >= r || k <= 0) return std::nullopt;
     const int64_t dim = in.shape[a];
-    int64_t b = (*starts)[i], e = (*ends)[i];
+    // Clamped before the shift and the count formed without e − b + k, so that any int64 bounds
+    // and steps (INT64_MIN, INT64_MAX) stay defined.
+    int64_t b = std::clamp<int64_t>((*starts)[i], -dim, dim), e = std::clamp<int64_t>((*ends)[i], -dim, dim);
     if (b < 0) b += dim;
     if (e < 0) e += dim;
-    b = std::clamp<int64_t>(b, 0, dim);
-    e = std::clamp<int64_t>(e, 0, dim);
-    out.shape[a] = e > b ? (e - b + k - 1) / k : 0;
+    out.shape[a] = e > b ? (e - b - 1) / k + 1 : 0;
+    if (out.shape[a] == 0) return std::nullopt;  // empty: nothing to view
     out.offset += b * in.strides[a];
-    out.strides[a] = in.strides[a] * k;
+    // With two or more elements k < dim, so the product stays inside the source's extent.
+    out.strides[a] = out.shape[a] > 1 ? in.strides[a] * k : in.strides[a];
   }
   return out;
 }
@@ -94,7 +100,7 @@ std::optional<StridedView> slice_view(const Graph& g, const Node& node, const St
 }  // namespace
 
 std::optional<StridedView> view_through(const Graph& g, const Node& node, const StridedView& in) {
-  if (node.outputs.size() != 1 || node.inputs.empty()) return std::nullopt;
+  if (node.outputs.size() != 1 || node.inputs.empty() || node.outputs[0] < 0) return std::nullopt;
   const Shape& out_shape = g.value(node.outputs[0]).shape;
   std::optional<StridedView> out;
   if (node.op == "Transpose") {
@@ -104,8 +110,11 @@ std::optional<StridedView> view_through(const Graph& g, const Node& node, const 
       for (int i = r - 1; i >= 0; --i) perm.push_back(i);
     if (static_cast<int>(perm.size()) != r) return std::nullopt;
     out = StridedView{{}, {}, in.offset};
+    std::vector<char> seen(static_cast<size_t>(r), 0);
     for (int64_t p : perm) {
-      if (p < 0 || p >= r) return std::nullopt;
+      // A repeated axis would view past the end of the source buffer.
+      if (p < 0 || p >= r || seen[static_cast<size_t>(p)]) return std::nullopt;
+      seen[static_cast<size_t>(p)] = 1;
       out->shape.push_back(in.shape[p]);
       out->strides.push_back(in.strides[p]);
     }

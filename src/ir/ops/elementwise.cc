@@ -5,6 +5,7 @@
 #include "ir/broadcast.h"
 #include "ir/op_registry.h"
 #include "ir/ops/fast_math.h"
+#include "ir/ops/safe_math.h"
 #include "util/thread_pool.h"
 
 namespace qvit {
@@ -70,8 +71,9 @@ void op_Erf(const OpCall& c, std::vector<Tensor>& out) {
   }
 }
 
-void op_Abs(const OpCall& c, std::vector<Tensor>& out) { numeric_unary(c, out, [](auto v) { return v < 0 ? -v : v; }); }
-void op_Neg(const OpCall& c, std::vector<Tensor>& out) { numeric_unary(c, out, [](auto v) { return -v; }); }
+// Integer negation wraps (Abs/Neg of INT_MIN is INT_MIN, as in NumPy) instead of overflowing.
+void op_Abs(const OpCall& c, std::vector<Tensor>& out) { numeric_unary(c, out, [](auto v) { return v < 0 ? ops::wrap_neg(v) : v; }); }
+void op_Neg(const OpCall& c, std::vector<Tensor>& out) { numeric_unary(c, out, [](auto v) { return ops::wrap_neg(v); }); }
 void op_Sign(const OpCall& c, std::vector<Tensor>& out) { numeric_unary(c, out, [](auto v) { return (v > 0) - (v < 0); }); }
 void op_Relu(const OpCall& c, std::vector<Tensor>& out) {
   numeric_unary(c, out, [](auto v) { return v > 0 ? v : decltype(v)(0); });
@@ -109,6 +111,23 @@ void binary_typed(const Tensor& a, const Tensor& b, Tensor& y, F f) {
                     });
 }
 
+// `x` converted to `to` element by element with ops::convert (defined for every value, unlike
+// Tensor::cast's static_cast of an out-of-range float).
+Tensor convert_tensor(const Tensor& x, DType to) {
+  Tensor out(to, x.shape(), Tensor::Uninitialized{});
+  visit_dtype(x.dtype(), [&](auto src_tag) {
+    using S = decltype(src_tag);
+    const S* src = x.data<S>();
+    return visit_dtype(to, [&](auto dst_tag) {
+      using D = decltype(dst_tag);
+      D* dst = out.data<D>();
+      for (int64_t i = 0; i < x.numel(); ++i) dst[i] = ops::convert<D>(src[i]);
+      return 0;
+    });
+  });
+  return out;
+}
+
 enum class Kind { Arithmetic, Compare, Logic };
 
 template <Kind K, class F>
@@ -137,24 +156,31 @@ void binary(const OpCall& c, std::vector<Tensor>& out, F f) {
   }
 }
 
-void op_Add(const OpCall& c, std::vector<Tensor>& out) { binary<Kind::Arithmetic>(c, out, [](auto a, auto b) { return a + b; }); }
-void op_Sub(const OpCall& c, std::vector<Tensor>& out) { binary<Kind::Arithmetic>(c, out, [](auto a, auto b) { return a - b; }); }
-void op_Mul(const OpCall& c, std::vector<Tensor>& out) { binary<Kind::Arithmetic>(c, out, [](auto a, auto b) { return a * b; }); }
+// Integer arithmetic wraps on overflow (see ops/safe_math.h); floats are IEEE.
+void op_Add(const OpCall& c, std::vector<Tensor>& out) { binary<Kind::Arithmetic>(c, out, [](auto a, auto b) { return ops::wrap_add(a, b); }); }
+void op_Sub(const OpCall& c, std::vector<Tensor>& out) { binary<Kind::Arithmetic>(c, out, [](auto a, auto b) { return ops::wrap_sub(a, b); }); }
+void op_Mul(const OpCall& c, std::vector<Tensor>& out) { binary<Kind::Arithmetic>(c, out, [](auto a, auto b) { return ops::wrap_mul(a, b); }); }
 void op_Div(const OpCall& c, std::vector<Tensor>& out) {
-  if (!is_float(c.input(0).dtype())) {
+  if (!is_float(c.input(0).dtype()) && c.input(1).dtype() == c.input(0).dtype()) {
     // Integer division truncates toward zero (C semantics, as ONNX Runtime); zero divisor is an error.
     const Tensor& b = c.input(1);
     for (int64_t i = 0; i < b.numel(); ++i)
       if (b.value_as_double(i) == 0) c.fail("integer division by zero");
   }
-  binary<Kind::Arithmetic>(c, out, [](auto a, auto b) { return a / b; });
+  binary<Kind::Arithmetic>(c, out, [](auto a, auto b) {
+    using T = decltype(a);
+    if constexpr (std::is_floating_point_v<T>) return a / b;
+    else return ops::wrap_div(a, b);  // INT_MIN / -1 traps on x86
+  });
 }
 
 void op_Pow(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& a = c.input(0);
   Tensor b = c.input(1);
-  // ONNX allows a different exponent type; compute in the base's type.
-  if (b.dtype() != a.dtype()) b = b.cast(a.dtype());
+  // ONNX allows a different exponent type; compute in the base's type (a saturating conversion:
+  // Tensor::cast of an out-of-range float exponent to an integer type would be undefined).
+  if (b.dtype() == DType::Bool || a.dtype() == DType::Bool) c.fail("does not take bool inputs");
+  if (b.dtype() != a.dtype()) b = convert_tensor(b, a.dtype());
   OpCall cc{c.node, {&a, &b}, c.opset};
   binary<Kind::Arithmetic>(cc, out, [](auto x, auto y) {
     using T = decltype(x);
@@ -162,7 +188,7 @@ void op_Pow(const OpCall& c, std::vector<Tensor>& out) {
       if (y == T(2)) return x * x;  // the decomposed LayerNorm's Pow(x, 2): exact and fast
       return static_cast<T>(std::pow(x, y));
     } else {
-      return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
+      return ops::convert<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
     }
   });
 }
@@ -176,6 +202,9 @@ void op_Mod(const OpCall& c, std::vector<Tensor>& out) {
       return static_cast<T>(std::fmod(a, b));
     } else {
       if (b == 0) return T(0);
+      if constexpr (std::is_signed_v<T>) {
+        if (b == T(-1)) return T(0);  // INT_MIN % -1 traps on x86
+      }
       T r = static_cast<T>(a % b);
       // Python-style modulo (sign of the divisor) unless fmod.
       if (!fmod && r != 0 && ((r < 0) != (b < 0))) r = static_cast<T>(r + b);
@@ -197,6 +226,8 @@ void op_Xor(const OpCall& c, std::vector<Tensor>& out) { binary<Kind::Logic>(c, 
 template <class F>
 void variadic(const OpCall& c, std::vector<Tensor>& out, F f) {
   if (c.in.empty()) c.fail("needs at least one input");
+  // (Checked here too: with one input the binary kernel, which rejects bool, never runs.)
+  if (c.input(0).dtype() == DType::Bool) c.fail("does not take bool inputs");
   Tensor acc = c.input(0);
   for (size_t i = 1; i < c.in.size(); ++i) {
     std::vector<Tensor> tmp(1);
@@ -213,9 +244,10 @@ void op_Max(const OpCall& c, std::vector<Tensor>& out) {
 void op_Min(const OpCall& c, std::vector<Tensor>& out) {
   variadic(c, out, [](auto a, auto b) { return (a != a) ? a : (b != b ? b : (b < a ? b : a)); });
 }
-void op_Sum(const OpCall& c, std::vector<Tensor>& out) { variadic(c, out, [](auto a, auto b) { return a + b; }); }
+void op_Sum(const OpCall& c, std::vector<Tensor>& out) { variadic(c, out, [](auto a, auto b) { return ops::wrap_add(a, b); }); }
 void op_Mean(const OpCall& c, std::vector<Tensor>& out) {
-  variadic(c, out, [](auto a, auto b) { return a + b; });
+  if (!is_float(c.input(0).dtype())) c.fail("Mean needs float inputs");
+  variadic(c, out, [](auto a, auto b) { return ops::wrap_add(a, b); });
   const double n = static_cast<double>(c.in.size());
   visit_dtype(out[0].dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -257,11 +289,19 @@ void op_Clip(const OpCall& c, std::vector<Tensor>& out) {
     } else {
       T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
       if (c.opset < 11) {
-        lo = static_cast<T>(c.node.attr_float("min", static_cast<float>(lo)));
-        hi = static_cast<T>(c.node.attr_float("max", static_cast<float>(hi)));
+        // Clip-6 takes float tensors only; its float attributes convert without overflow then.
+        if (!is_float(x.dtype())) c.fail(std::string("before opset 11 Clip takes float input, got ") + dtype_name(x.dtype()));
+        lo = ops::convert<T>(c.node.attr_float("min", -std::numeric_limits<float>::infinity()));
+        hi = ops::convert<T>(c.node.attr_float("max", std::numeric_limits<float>::infinity()));
       } else {
-        if (const Tensor* t = c.optional_input(1); t && t->numel() == 1) lo = t->data<T>()[0];
-        if (const Tensor* t = c.optional_input(2); t && t->numel() == 1) hi = t->data<T>()[0];
+        for (size_t k = 1; k <= 2; ++k) {
+          const Tensor* t = c.optional_input(k);
+          if (!t) continue;
+          if (t->dtype() != x.dtype() || t->numel() != 1)
+            c.fail(std::string(k == 1 ? "min" : "max") + " must be a one-element " + dtype_name(x.dtype()) + " tensor, got " +
+                   dtype_name(t->dtype()) + " " + shape_str(t->shape()));
+          (k == 1 ? lo : hi) = t->data<T>()[0];
+        }
       }
       unary_loop<T>(x, out[0], [&](T v) { return v < lo ? lo : (v > hi ? hi : v); });
     }
@@ -286,7 +326,7 @@ DType dtype_from_onnx_code(const OpCall& c, int64_t code) {
 
 namespace {
 void op_Cast(const OpCall& c, std::vector<Tensor>& out) {
-  out[0] = c.input(0).cast(dtype_from_onnx_code(c, c.node.attr_int("to")));
+  out[0] = convert_tensor(c.input(0), dtype_from_onnx_code(c, c.node.attr_int("to")));
 }
 }  // namespace
 

@@ -1,8 +1,11 @@
-// Neural-network ops: MatMul, Gemm, the fused Linear, Conv, Softmax, LayerNorm/LayerNormalization,
-// Gelu, GlobalAveragePool. Float32 only (what ViTs run in).
+// Neural-network ops: MatMul, Gemm, the fused Linear, Softmax, LayerNorm/LayerNormalization,
+// Gelu, GlobalAveragePool (Conv is in conv.cc). Float32 only (what ViTs run in); every operand's
+// type, rank and size is checked before a kernel reads it. An empty output returns before any
+// size arithmetic, since an empty operand may declare dims whose products overflow.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "ir/matmul_fold.h"
 #include "ir/op_registry.h"
@@ -25,6 +28,7 @@ Tensor expand_batch(const Tensor& x, const Shape& batch) {
   target.push_back(x.shape()[x.rank() - 1]);
   if (target == x.shape()) return x;
   Tensor y(DType::Float32, target);
+  if (y.numel() == 0) return y;
   const int r = static_cast<int>(target.size());
   auto st = strides_of(x.shape());
   std::vector<int64_t> bst(r, 0);
@@ -76,7 +80,7 @@ void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
   }
   require_f32(c, c.input(0), "A");
   require_f32(c, c.input(1), "B");
-  if (c.input(0).rank() == 0 || c.input(1).rank() == 0) c.fail("inputs must have rank >= 1");
+  if (c.input(0).rank() == 0 || c.input(1).rank() == 0) c.fail("inputs must have rank >= 1 (MatMul does not take scalars)");
   const bool a_vec = c.input(0).rank() == 1, b_vec = c.input(1).rank() == 1;
   // 1-D operands are promoted to matrices (copies, but only of vectors).
   Tensor a_mat, b_mat;
@@ -95,6 +99,13 @@ void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
   os.push_back(m);
   os.push_back(n);
   Tensor y(DType::Float32, os, Tensor::Uninitialized{});
+  Shape final_shape(batch);
+  if (!a_vec) final_shape.push_back(m);
+  if (!b_vec) final_shape.push_back(n);
+  if (y.numel() == 0) {
+    out[0] = std::move(y).reshaped(final_shape);
+    return;
+  }
   if (b_shared && shape_numel(ab) == count) {
     sgemm(false, false, count * m, n, k, a.data<float>(), k, b.data<float>(), n, y.data<float>(), n);
   } else {
@@ -107,9 +118,6 @@ void op_MatMul(const OpCall& c, std::vector<Tensor>& out) {
     const float* pb = (b_shared || full(b)) ? b.data<float>() : eb.data<float>();
     sgemm_batched(count, false, false, m, n, k, pa, k, m * k, pb, n, b_shared ? 0 : k * n, y.data<float>(), n, m * n);
   }
-  Shape final_shape(batch);
-  if (!a_vec) final_shape.push_back(m);
-  if (!b_vec) final_shape.push_back(n);
   out[0] = std::move(y).reshaped(final_shape);
 }
 
@@ -127,13 +135,27 @@ void op_Linear(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& w = c.input(1);
   const Tensor* b = c.optional_input(2);
   require_f32(c, x, "X");
-  if (w.rank() != 2) c.fail("weight must be 2-D");
+  require_f32(c, w, "W");
+  if (w.rank() != 2) c.fail("weight must be 2-D, got " + shape_str(w.shape()));
   const int64_t k = w.shape()[0], n = w.shape()[1];
   if (x.rank() < 1 || x.dim(-1) != k) c.fail("input " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
+  if (b) {
+    require_f32(c, *b, "bias");
+    if (b->numel() != n) c.fail("bias " + shape_str(b->shape()) + " does not have " + std::to_string(n) + " elements");
+  }
   Shape os = x.shape();
   os.back() = n;
   out[0] = Tensor(DType::Float32, os, Tensor::Uninitialized{});
-  const int64_t rows = x.numel() / std::max<int64_t>(k, 1);
+  if (out[0].numel() == 0) return;
+  // Rows from the leading dims (x.numel() / k is wrong for k = 0, where the output still has rows).
+  const int64_t rows = out[0].numel() / n;
+  if (k == 0) {
+    // An empty inner dimension: y = b (or 0), without asking the GEMMs about k = 0.
+    float* y = out[0].data<float>();
+    std::fill_n(y, out[0].numel(), 0.0f);
+    if (b) add_bias_rows(y, b->data<float>(), rows, n);
+    return;
+  }
   if (const auto* packed = static_cast<const PackedWeights*>(c.prepared)) {
     packed_gemm(x.data<float>(), rows, *packed, b ? b->data<float>() : nullptr, out[0].data<float>());
     return;
@@ -146,18 +168,22 @@ void op_Gemm(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& a = c.input(0);
   const Tensor& b = c.input(1);
   require_f32(c, a, "A");
-  if (a.rank() != 2 || b.rank() != 2) c.fail("A and B must be 2-D");
+  require_f32(c, b, "B");
+  if (a.rank() != 2 || b.rank() != 2) c.fail("A and B must be 2-D, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
   const bool ta = c.node.attr_int("transA", 0) != 0, tb = c.node.attr_int("transB", 0) != 0;
   const float alpha = c.node.attr_float("alpha", 1.0f), beta = c.node.attr_float("beta", 1.0f);
   const int64_t m = ta ? a.shape()[1] : a.shape()[0], k = ta ? a.shape()[0] : a.shape()[1];
   const int64_t n = tb ? b.shape()[0] : b.shape()[1], kb = tb ? b.shape()[1] : b.shape()[0];
   if (k != kb) c.fail("inner dimensions differ");
   out[0] = Tensor(DType::Float32, {m, n});
+  const Tensor* cc = c.optional_input(2);
+  if (cc) require_f32(c, *cc, "C");
+  if (out[0].numel() == 0) return;
   float* y = out[0].data<float>();
   sgemm(ta, tb, m, n, k, a.data<float>(), a.shape()[1], b.data<float>(), b.shape()[1], y, n);
   if (alpha != 1.0f)
     for (auto& v : out[0].values<float>()) v *= alpha;
-  if (const Tensor* cc = c.optional_input(2); cc && beta != 0.0f) {
+  if (cc && beta != 0.0f) {
     Shape cs = broadcast_shapes(c, cc->shape(), {m, n});
     if (cs != Shape{m, n}) c.fail("C does not broadcast to [M,N]");
     auto st = strides_of(cc->shape());
@@ -167,86 +193,6 @@ void op_Gemm(const OpCall& c, std::vector<Tensor>& out) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) y[i * n + j] += beta * pc[i * si + j * sj];
   }
-}
-
-void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
-  const Tensor& x4 = c.input(0);
-  const Tensor& w4 = c.input(1);
-  const Tensor* bias = c.optional_input(2);
-  require_f32(c, x4, "X");
-  require_f32(c, w4, "W");
-  const int spatial = x4.rank() - 2;
-  if (spatial != 1 && spatial != 2) c.fail("only 1-D and 2-D convolutions are supported");
-  if (w4.rank() != x4.rank()) c.fail("weight rank does not match input rank");
-  // A 1-D convolution runs as a 2-D one of height 1.
-  auto as2d = [&](const Tensor& t) { return spatial == 2 ? t : t.reshaped({t.shape()[0], t.shape()[1], 1, t.shape()[2]}); };
-  const Tensor x = as2d(x4), w = as2d(w4);
-  auto pad2 = [&](std::vector<int64_t> v, int64_t fill, size_t n) {
-    if (v.empty()) v.assign(n, fill);
-    if (spatial == 1) {
-      if (n == 4) v = {0, v[0], 0, v[1]};
-      else v.insert(v.begin(), fill);
-    }
-    return v;
-  };
-  const int64_t group = c.node.attr_int("group", 1);
-  std::vector<int64_t> strides = pad2(c.node.attr_ints("strides"), 1, spatial);
-  std::vector<int64_t> dil = pad2(c.node.attr_ints("dilations"), 1, spatial);
-  std::vector<int64_t> pads = pad2(c.node.attr_ints("pads"), 0, 2 * spatial);
-  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-  const int64_t M = w.shape()[0], Cg = w.shape()[1], KH = w.shape()[2], KW = w.shape()[3];
-  if (group <= 0 || C != Cg * group || M % group != 0) c.fail("channels do not match weight and group");
-  const std::string auto_pad = c.node.attr_string("auto_pad", "NOTSET");
-  if (auto_pad != "NOTSET") {
-    const int64_t in[2] = {H, W}, ker[2] = {KH, KW};
-    for (int d = 0; d < 2; ++d) {
-      int64_t total = 0;
-      if (auto_pad != "VALID") {
-        const int64_t o = (in[d] + strides[d] - 1) / strides[d];
-        total = std::max<int64_t>(0, (o - 1) * strides[d] + (ker[d] - 1) * dil[d] + 1 - in[d]);
-      }
-      const int64_t small = total / 2;
-      pads[d] = auto_pad == "SAME_LOWER" ? total - small : small;
-      pads[d + 2] = total - pads[d];
-    }
-  }
-  const int64_t OH = (H + pads[0] + pads[2] - (dil[0] * (KH - 1) + 1)) / strides[0] + 1;
-  const int64_t OW = (W + pads[1] + pads[3] - (dil[1] * (KW - 1) + 1)) / strides[1] + 1;
-  if (OH <= 0 || OW <= 0) c.fail("kernel larger than padded input");
-  Tensor y(DType::Float32, {N, M, OH, OW});
-  const int64_t Mg = M / group, kdim = Cg * KH * KW, P = OH * OW;
-  std::vector<float> col(static_cast<size_t>(kdim * P));
-  const float* px = x.data<float>();
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < group; ++g) {
-      // im2col: row (c, kh, kw), column (oh, ow).
-      parallel_for(kdim, std::max<int64_t>(1, (1 << 14) / P), [&](int64_t r_begin, int64_t r_end) {
-      for (int64_t r = r_begin; r < r_end; ++r) {
-        const int64_t ci = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
-        const float* plane = px + ((n * C) + g * Cg + ci) * H * W;
-        float* dst = col.data() + r * P;
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          const int64_t ih = oh * strides[0] - pads[0] + kh * dil[0];
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            const int64_t iw = ow * strides[1] - pads[1] + kw * dil[1];
-            dst[oh * OW + ow] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? plane[ih * W + iw] : 0.0f;
-          }
-        }
-      }
-      });
-      float* dst = y.data<float>() + (n * M + g * Mg) * P;
-      sgemm(false, false, Mg, P, kdim, w.data<float>() + g * Mg * kdim, kdim, col.data(), P, dst, P);
-    }
-  if (bias) {
-    const float* pb = bias->data<float>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t m = 0; m < M; ++m) {
-        float* p = y.data<float>() + (n * M + m) * P;
-        for (int64_t i = 0; i < P; ++i) p[i] += pb[m];
-      }
-  }
-  if (spatial == 1) y = std::move(y).reshaped({N, M, OW});
-  out[0] = std::move(y);
 }
 
 // Softmax over `rows` contiguous rows of length `len`, from `src` into `x` (which may be `src`).
@@ -274,6 +220,7 @@ void softmax_op(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   require_f32(c, x, "input");
   const int r = x.rank();
+  require_rank(c, x, 1, "input");
   const int axis = normalize_axis(c, c.node.attr_int("axis", c.opset < 13 ? 1 : -1), r);
   if (x.numel() == 0) {
     out[0] = x;
@@ -310,15 +257,12 @@ void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& gamma = c.input(1);
   const Tensor* beta = c.optional_input(2);
   require_f32(c, x, "X");
+  require_f32(c, gamma, "scale");
+  if (beta) require_f32(c, *beta, "bias");
   const int r = x.rank();
+  require_rank(c, x, 1, "X");
   const int axis = normalize_axis(c, c.node.attr_int("axis", -1), r);
   const float eps = c.node.attr_float("epsilon", 1e-5f);
-  int64_t len = 1;
-  for (int a = axis; a < r; ++a) len *= x.shape()[a];
-  if (gamma.numel() != len && gamma.numel() != 1) c.fail("scale has " + std::to_string(gamma.numel()) + " elements, expected " + std::to_string(len));
-  if (beta && beta->numel() != len && beta->numel() != 1) c.fail("bias size does not match the normalized shape");
-  const int64_t rows = x.numel() / std::max<int64_t>(len, 1);
-  out[0] = Tensor(DType::Float32, x.shape(), Tensor::Uninitialized{});
   Shape stat_shape(x.shape().begin(), x.shape().begin() + axis);
   stat_shape.resize(static_cast<size_t>(r), 1);
   const bool want_stats = out.size() > 1;
@@ -327,6 +271,21 @@ void op_LayerNorm(const OpCall& c, std::vector<Tensor>& out) {
     mean_t = Tensor(DType::Float32, stat_shape);
     inv_t = Tensor(DType::Float32, stat_shape);
   }
+  if (x.numel() == 0) {
+    // (Before the row length: an empty input's trailing dims may be huge.)
+    out[0] = x;
+    if (want_stats) {
+      out[1] = std::move(mean_t);
+      if (out.size() > 2) out[2] = std::move(inv_t);
+    }
+    return;
+  }
+  int64_t len = 1;
+  for (int a = axis; a < r; ++a) len *= x.shape()[a];
+  if (gamma.numel() != len && gamma.numel() != 1) c.fail("scale has " + std::to_string(gamma.numel()) + " elements, expected " + std::to_string(len));
+  if (beta && beta->numel() != len && beta->numel() != 1) c.fail("bias size does not match the normalized shape");
+  const int64_t rows = x.numel() / len;
+  out[0] = Tensor(DType::Float32, x.shape(), Tensor::Uninitialized{});
   // Scale and bias broadcast to full rows once, so the row kernel is one vectorized loop.
   std::vector<float> g_row(static_cast<size_t>(len)), b_row(static_cast<size_t>(len), 0.0f);
   for (int64_t k = 0; k < len; ++k) {
@@ -376,13 +335,16 @@ void op_GlobalAveragePool(const OpCall& c, std::vector<Tensor>& out) {
   require_f32(c, x, "input");
   if (x.rank() < 3) c.fail("input must have rank >= 3");
   Shape s = x.shape();
-  int64_t plane = 1;
-  for (int a = 2; a < x.rank(); ++a) {
-    plane *= s[a];
-    s[a] = 1;
-  }
+  for (int a = 2; a < x.rank(); ++a) s[a] = 1;
   out[0] = Tensor(DType::Float32, s);
+  if (out[0].numel() == 0) return;
   const int64_t nc = s[0] * s[1];
+  // The mean of an empty plane is NaN (0/0), written explicitly; plane fits when x holds data.
+  const int64_t plane = x.numel() == 0 ? 0 : x.numel() / nc;
+  if (plane == 0) {
+    std::fill_n(out[0].data<float>(), nc, std::numeric_limits<float>::quiet_NaN());
+    return;
+  }
   for (int64_t i = 0; i < nc; ++i) {
     double acc = 0;
     for (int64_t k = 0; k < plane; ++k) acc += x.data<float>()[i * plane + k];
@@ -394,7 +356,7 @@ void op_GlobalAveragePool(const OpCall& c, std::vector<Tensor>& out) {
 
 void register_nn_ops(OpTable& t) {
   t.insert(t.end(), {
-      {"MatMul", op_MatMul}, {"Linear", op_Linear}, {"Gemm", op_Gemm}, {"Conv", op_Conv},
+      {"MatMul", op_MatMul}, {"Linear", op_Linear}, {"Gemm", op_Gemm},
       {"Softmax", softmax_op<false>}, {"LogSoftmax", softmax_op<true>}, {"LayerNormalization", op_LayerNorm},
       {"LayerNorm", op_LayerNorm}, {"Gelu", op_Gelu}, {"GlobalAveragePool", op_GlobalAveragePool},
   });

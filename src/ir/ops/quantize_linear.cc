@@ -24,7 +24,7 @@ AxisParams axis_params(const OpCall& c, const Tensor& x, const Tensor& scale) {
   if (x.shape()[axis] != scale.numel()) c.fail("scale has " + std::to_string(scale.numel()) + " entries, axis " +
                                              std::to_string(axis) + " has " + std::to_string(x.shape()[axis]));
   p.channels = scale.numel();
-  for (int a = axis + 1; a < x.rank(); ++a) p.inner *= x.shape()[a];
+  p.inner = span_numel(c, x.shape(), static_cast<size_t>(axis) + 1, x.shape().size());
   return p;
 }
 
@@ -45,7 +45,10 @@ void quantize(const Tensor& x, const Tensor& scale, const std::vector<int64_t>& 
   for (int64_t i = 0; i < x.numel(); ++i) {
     const int64_t k = ax.channel(i);
     // x / scale in float32, as ONNX defines it (a double division rounds some halves differently).
-    const double v = static_cast<double>(std::nearbyint(px[i] / ps[k])) + static_cast<double>(zp[k]);
+    double v = static_cast<double>(std::nearbyint(px[i] / ps[k])) + static_cast<double>(zp[k]);
+    // A NaN (NaN input, 0/0 with a zero scale) has no code: it maps to the zero point, where a
+    // cast of NaN would be undefined. ±inf saturate like any out-of-range value.
+    if (std::isnan(v)) v = static_cast<double>(zp[k]);
     py[i] = static_cast<Q>(std::clamp(v, double(std::numeric_limits<Q>::min()), double(std::numeric_limits<Q>::max())));
   }
 }
@@ -70,8 +73,11 @@ void op_DequantizeLinear(const OpCall& c, std::vector<Tensor>& out) {
   if (scale.dtype() != DType::Float32) c.fail("expects a float32 scale");
   if (q.dtype() != DType::UInt8 && q.dtype() != DType::Int8 && q.dtype() != DType::Int32)
     c.fail("dequantizes uint8, int8 or int32 only");
+  const Tensor* zp = c.optional_input(2);
+  if (zp && zp->dtype() != q.dtype())
+    c.fail(std::string("zero point is ") + dtype_name(zp->dtype()) + ", the input " + dtype_name(q.dtype()));
   const AxisParams ax = axis_params(c, q, scale);
-  const std::vector<int64_t> z = zero_points(c, c.optional_input(2), ax.channels);
+  const std::vector<int64_t> z = zero_points(c, zp, ax.channels);
   const std::vector<int64_t> v = q.as_int64s();
   out[0] = Tensor(DType::Float32, q.shape(), Tensor::Uninitialized{});
   float* py = out[0].data<float>();
