@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ir/op_registry.h"
+#include "fuzz/op_cases.h"
 #include "onnx/onnx_synth.h"
 
 namespace qvit::fuzz {
@@ -51,27 +52,8 @@ class Choices {
 
 constexpr DType kDtypes[] = {DType::Float32, DType::Float64, DType::Int64, DType::Int32, DType::Int8, DType::UInt8, DType::Bool};
 
-// The attribute names the float engine reads (grep attr_* in src/ir/ops), and what kind of value
-// each usually holds; the generator sometimes gives the wrong kind on purpose.
+// Attribute value kinds (the table's, plus tensors) and the strings a string attribute may get.
 enum class AttrKind { Int, Ints, Float, Floats, String, TensorValue };
-struct AttrSpec {
-  const char* name;
-  AttrKind kind;
-};
-constexpr AttrSpec kAttrs[] = {
-    {"axis", AttrKind::Int},          {"axes", AttrKind::Ints},          {"keepdims", AttrKind::Int},
-    {"perm", AttrKind::Ints},         {"pads", AttrKind::Ints},          {"strides", AttrKind::Ints},
-    {"dilations", AttrKind::Ints},    {"kernel_shape", AttrKind::Ints},  {"group", AttrKind::Int},
-    {"to", AttrKind::Int},            {"value", AttrKind::TensorValue},  {"epsilon", AttrKind::Float},
-    {"split", AttrKind::Ints},        {"starts", AttrKind::Ints},        {"ends", AttrKind::Ints},
-    {"mode", AttrKind::String},       {"ceil_mode", AttrKind::Int},      {"auto_pad", AttrKind::String},
-    {"transA", AttrKind::Int},        {"transB", AttrKind::Int},         {"alpha", AttrKind::Float},
-    {"beta", AttrKind::Float},        {"approximate", AttrKind::String}, {"allowzero", AttrKind::Int},
-    {"noop_with_empty_axes", AttrKind::Int}, {"select_last_index", AttrKind::Int}, {"fmod", AttrKind::Int},
-    {"min", AttrKind::Float},         {"max", AttrKind::Float},          {"value_float", AttrKind::Float},
-    {"value_floats", AttrKind::Floats}, {"value_int", AttrKind::Int},    {"value_ints", AttrKind::Ints},
-    {"storage_order", AttrKind::Int}, {"reduction", AttrKind::String},   {"ratio", AttrKind::Float},
-};
 constexpr const char* kStrings[] = {"", "tanh", "none", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "constant", "reflect", "edge", "mean"};
 
 Shape some_shape(Choices& c, int max_rank) {
@@ -120,65 +102,88 @@ AttrValue some_attr(Choices& c, AttrKind kind) {
   return int64_t{0};
 }
 
+// An input as the op table describes it, usually kept valid, sometimes replaced: Ints lists get
+// hostile values and lengths, data tensors other shapes and dtypes.
+Tensor mutated_input(Choices& c, const sweep::InputSpec& spec) {
+  const size_t how = c.pick(4);
+  if (how < 2) return spec.base;
+  if (spec.role == sweep::Role::Ints) {
+    std::vector<int64_t> v(c.pick(6));
+    for (auto& x : v) x = c.small_int();
+    return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
+  }
+  const DType dt = how == 2 ? spec.base.dtype() : kDtypes[c.pick(std::size(kDtypes))];
+  return some_tensor(c, dt, spec.role == sweep::Role::Scalar ? Shape{} : some_shape(c, 4));
+}
+
+AttrValue mutated_attr(Choices& c, sweep::AttrKind kind) {
+  switch (kind) {
+    case sweep::AttrKind::Int: return some_attr(c, AttrKind::Int);
+    case sweep::AttrKind::Ints: return some_attr(c, AttrKind::Ints);
+    case sweep::AttrKind::Float: return some_attr(c, AttrKind::Float);
+    case sweep::AttrKind::String: return some_attr(c, AttrKind::String);
+  }
+  return int64_t{0};
+}
+
 }  // namespace
 
 std::string generate_onnx_model(const uint8_t* data, size_t size) {
   Choices c(data, size);
-  static const std::vector<std::string> ops = supported_ops();
+  // Ops with an ONNX schema, from the table of valid calls: a node starts as a valid call (so the
+  // ONNX checker lets it through) and the choices bend its inputs and attributes from there.
+  static const std::vector<sweep::OpEntry> entries = [] {
+    std::vector<sweep::OpEntry> all = sweep::sweep_entries(), onnx;
+    for (auto& e : all)
+      if (e.onnx) onnx.push_back(std::move(e));
+    return onnx;
+  }();
   SynthModel m;
-  m.opset = c.coin() ? 17 : 13;
-  std::vector<std::string> values;  // what a node may read, in definition order
-
-  // The graph input: a float (usually) tensor with a dynamic or fixed batch.
-  SynthInput input;
-  input.name = "x";
-  input.dtype = c.pick(4) == 0 ? kDtypes[c.pick(std::size(kDtypes))] : DType::Float32;
-  for (int64_t d : some_shape(c, 4)) input.dims.push_back(d);
-  if (!input.dims.empty() && c.coin()) input.dims[0] = std::nullopt;  // a dynamic batch
-  m.inputs.push_back(input);
-  values.push_back("x");
-
-  const size_t num_nodes = 1 + c.pick(4);
+  m.opset = c.pick(4) == 0 ? 13 : 17;
+  std::string previous;  // the last node's first output, which the next node may read
+  const size_t num_nodes = 1 + c.pick(3);
   for (size_t n = 0; n < num_nodes && (n == 0 || c.left()); ++n) {
+    const sweep::OpEntry& e = entries[c.pick(entries.size())];
     SynthNode node;
-    node.op_type = ops[c.pick(ops.size())];
+    node.op_type = e.op;
     node.name = "n" + std::to_string(n);
-    const size_t num_inputs = c.pick(4);
-    for (size_t i = 0; i <= num_inputs; ++i) {
+    for (size_t i = 0; i < e.inputs.size(); ++i) {
       const size_t how = c.pick(8);
-      if (how == 0 && i > 0) {
+      if (i == 0 && !previous.empty() && how < 4) {
+        node.inputs.push_back(previous);
+      } else if (i == 0 && m.inputs.empty() && how < 6) {
+        // The graph input: the table's shape (a dynamic batch sometimes) or another one.
+        SynthInput in;
+        in.name = "x";
+        const Tensor t = mutated_input(c, e.inputs[0]);
+        in.dtype = t.dtype();
+        for (int64_t d : t.shape()) in.dims.push_back(d);
+        if (!in.dims.empty() && c.coin()) in.dims[0] = std::nullopt;
+        m.inputs.push_back(in);
+        node.inputs.push_back("x");
+      } else if (how == 7 && i > 0) {
         node.inputs.push_back("");  // an omitted optional input
-      } else if (how < 4) {
-        node.inputs.push_back(values[c.pick(values.size())]);
       } else {
-        // A fresh initializer: shape-like int64 vectors are the common case for Reshape & co.
-        const std::string name = node.name + "_c" + std::to_string(i);
-        const bool shape_like = how < 6;
-        const DType dt = shape_like ? DType::Int64 : kDtypes[c.pick(std::size(kDtypes))];
-        const Shape shape = shape_like ? Shape{static_cast<int64_t>(c.pick(5))} : some_shape(c, 3);
         SynthInitializer init;
-        init.name = name;
-        init.value = some_tensor(c, dt, shape);
-        if (c.pick(16) == 0) init.declared_dims = some_shape(c, 3);  // dims that do not match the data
+        init.name = node.name + "_in" + std::to_string(i);
+        init.value = mutated_input(c, e.inputs[i]);
+        if (c.pick(32) == 0) init.declared_dims = some_shape(c, 3);  // dims that do not match the data
+        node.inputs.push_back(init.name);
         m.initializers.push_back(std::move(init));
-        node.inputs.push_back(name);
-        values.push_back(name);
       }
     }
-    const size_t num_attrs = c.pick(4);
-    for (size_t a = 0; a < num_attrs; ++a) {
-      const AttrSpec& spec = kAttrs[c.pick(std::size(kAttrs))];
-      node.attrs[spec.name] = some_attr(c, spec.kind);
+    node.attrs = e.attrs;
+    for (const auto& [name, kind] : e.sweep_attrs) {
+      const size_t how = c.pick(4);
+      if (how == 1) node.attrs[name] = mutated_attr(c, kind);
+      else if (how == 2) node.attrs.erase(name);
     }
-    const size_t num_outputs = 1 + (c.pick(4) == 0 ? c.pick(3) : 0);
-    for (size_t o = 0; o < num_outputs; ++o) {
-      node.outputs.push_back(node.name + "_y" + std::to_string(o));
-      values.push_back(node.outputs.back());
-    }
+    for (size_t o = 0; o < e.outputs; ++o) node.outputs.push_back(node.name + "_y" + std::to_string(o));
+    previous = node.outputs.front();
     m.nodes.push_back(std::move(node));
   }
   SynthOutput out;
-  out.name = m.nodes.back().outputs.front();
+  out.name = previous;
   m.outputs.push_back(out);
   return synth_onnx_bytes(m);
 }
