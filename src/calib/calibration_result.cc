@@ -18,23 +18,12 @@ json params_json(const QuantParams& p) {
   return {{"scheme", scheme_name(p.scheme)}, {"bits", p.bits}, {"scale", p.scale}, {"zero_point", p.zero_point}};
 }
 
-const json& array_of(const JsonFields& f, const json& j, const std::string& field) {
-  if (!j.is_array()) f.fail(field, "expected an array, got " + JsonFields::echo(j));
-  return j;
-}
-
-const json& object_of(const JsonFields& f, const json& j, const std::string& field) {
-  if (!j.is_object()) f.fail(field, "expected an object, got " + JsonFields::echo(j));
-  return j;
-}
-
-std::string at(const std::string& field, size_t i) { return field + "[" + std::to_string(i) + "]"; }
 
 // The largest zero point of a grid: a code of an asymmetric grid, 0 for centered ones.
 int64_t zero_point_max(QuantScheme scheme, int bits) { return scheme == QuantScheme::Asymmetric ? (int64_t{1} << bits) - 1 : 0; }
 
 QuantParams params_from(const JsonFields& f, const json& j, const std::string& field) {
-  object_of(f, j, field);
+  f.object(j, field);
   f.reject_unknown_keys(j, {"scheme", "bits", "scale", "zero_point"}, field + ".");
   QuantParams p;
   p.scheme = scheme_from_name(f.choice(f.require(j, "scheme", field + "."), field + ".scheme", {"asymmetric", "symmetric", "log_sqrt2"}));
@@ -48,16 +37,16 @@ QuantParams params_from(const JsonFields& f, const json& j, const std::string& f
 }
 
 std::vector<float> floats_from(const JsonFields& f, const json& j, const std::string& field, double lo, double hi) {
-  array_of(f, j, field);
+  f.array(j, field);
   std::vector<float> v;
-  for (size_t i = 0; i < j.size(); ++i) v.push_back(static_cast<float>(f.number(j[i], at(field, i), lo, hi)));
+  for (size_t i = 0; i < j.size(); ++i) v.push_back(static_cast<float>(f.number(j[i], JsonFields::index(field, i), lo, hi)));
   return v;
 }
 
 std::vector<std::string> strings_from(const JsonFields& f, const json& j, const std::string& field) {
-  array_of(f, j, field);
+  f.array(j, field);
   std::vector<std::string> v;
-  for (size_t i = 0; i < j.size(); ++i) v.push_back(f.string(j[i], at(field, i)));
+  for (size_t i = 0; i < j.size(); ++i) v.push_back(f.string(j[i], JsonFields::index(field, i)));
   return v;
 }
 
@@ -116,10 +105,10 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
   r.samples = f.integer(f.require(j, "samples", ""), "samples", 0, int64_t{1} << 40);
   r.sample_ids = strings_from(f, f.require(j, "sample_ids", ""), "sample_ids");
   std::set<std::string> seen;
-  const json& rp = array_of(f, f.require(j, "reparams", ""), "reparams");
+  const json& rp = f.array(f.require(j, "reparams", ""), "reparams");
   for (size_t i = 0; i < rp.size(); ++i) {
-    const std::string fld = at("reparams", i);
-    object_of(f, rp[i], fld);
+    const std::string fld = JsonFields::index("reparams", i);
+    f.object(rp[i], fld);
     f.reject_unknown_keys(rp[i], {"layernorm", "consumers", "r1", "offset"}, fld + ".");
     LayerNormReparam p;
     p.layernorm = f.string(f.require(rp[i], "layernorm", fld + "."), fld + ".layernorm");
@@ -134,10 +123,10 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
     r.reparams.push_back(std::move(p));
   }
   seen.clear();
-  const json& ws = array_of(f, f.require(j, "weights", ""), "weights");
+  const json& ws = f.array(f.require(j, "weights", ""), "weights");
   for (size_t i = 0; i < ws.size(); ++i) {
-    const std::string fld = at("weights", i);
-    object_of(f, ws[i], fld);
+    const std::string fld = JsonFields::index("weights", i);
+    f.object(ws[i], fld);
     f.reject_unknown_keys(ws[i], {"node", "scheme", "bits", "axis", "scale", "zero_point"}, fld + ".");
     WeightQuant w;
     w.node = f.string(f.require(ws[i], "node", fld + "."), fld + ".node");
@@ -148,22 +137,22 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
     w.params.axis = static_cast<int>(f.integer(f.require(ws[i], "axis", fld + "."), fld + ".axis", 0, 8));
     w.params.scale = floats_from(f, f.require(ws[i], "scale", fld + "."), fld + ".scale", kMinQuantScale, kMaxQuantScale);
     if (w.params.scale.empty()) f.fail(fld + ".scale", "no entries (one per output channel)");
-    const json& zp = array_of(f, f.require(ws[i], "zero_point", fld + "."), fld + ".zero_point");
+    const json& zp = f.array(f.require(ws[i], "zero_point", fld + "."), fld + ".zero_point");
     // One zero point per channel, or none (symmetric weights are centered anyway).
     if (!zp.empty() && zp.size() != w.params.scale.size())
       f.fail(fld + ".zero_point", "has " + std::to_string(zp.size()) + " entries, scale has " + std::to_string(w.params.scale.size()) +
                                       " (one per output channel, or none)");
     for (size_t k = 0; k < zp.size(); ++k)
       w.params.zero_point.push_back(static_cast<int32_t>(
-          f.integer(zp[k], at(fld + ".zero_point", k), 0, zero_point_max(w.params.scheme, w.params.bits))));
+          f.integer(zp[k], JsonFields::index(fld + ".zero_point", k), 0, zero_point_max(w.params.scheme, w.params.bits))));
     if (std::string problem = channel_quant_params_problem(w.params); !problem.empty()) f.fail(fld, problem);
     r.weights.push_back(std::move(w));
   }
   seen.clear();
-  const json& as = array_of(f, f.require(j, "activations", ""), "activations");
+  const json& as = f.array(f.require(j, "activations", ""), "activations");
   for (size_t i = 0; i < as.size(); ++i) {
-    const std::string fld = at("activations", i);
-    object_of(f, as[i], fld);
+    const std::string fld = JsonFields::index("activations", i);
+    f.object(as[i], fld);
     f.reject_unknown_keys(as[i], {"value", "role", "params", "observed_min", "observed_max"}, fld + ".");
     ActivationQuant a;
     a.value = f.string(f.require(as[i], "value", fld + "."), fld + ".value");
@@ -176,10 +165,10 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
   }
   if (j.contains("softmax")) {
     seen.clear();
-    const json& sm = array_of(f, j["softmax"], "softmax");
+    const json& sm = f.array(j["softmax"], "softmax");
     for (size_t i = 0; i < sm.size(); ++i) {
-      const std::string fld = at("softmax", i);
-      object_of(f, sm[i], fld);
+      const std::string fld = JsonFields::index("softmax", i);
+      f.object(sm[i], fld);
       f.reject_unknown_keys(sm[i], {"node", "cols", "m_star", "output_oriented", "smallest_gap", "mse_best", "mse"}, fld + ".");
       SoftmaxMStar m;
       m.node = f.string(f.require(sm[i], "node", fld + "."), fld + ".node");

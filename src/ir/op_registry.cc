@@ -43,6 +43,10 @@ std::vector<std::string> supported_ops() {
   return names;
 }
 
+void require_f32(const OpCall& c, const Tensor& t, const char* what) {
+  if (t.dtype() != DType::Float32) c.fail(std::string(what) + " must be float32, got " + dtype_name(t.dtype()));
+}
+
 int normalize_axis(const OpCall& c, int64_t axis, int rank) {
   // (axis + rank cannot overflow: rank is small and the sum is only formed for negative axes.)
   const int64_t a = axis < 0 ? axis + rank : axis;

@@ -44,6 +44,8 @@ void register_conv_ops(OpTable& t);
 void register_pool_ops(OpTable& t);
 void register_quantize_linear_ops(OpTable& t);
 
+// A clear error naming the node unless `t` (input `what`) is float32.
+void require_f32(const OpCall& c, const Tensor& t, const char* what);
 // Normalizes a possibly negative axis against a rank, with a clear error. A rank-0 tensor has no
 // axes, so every axis is out of range for it (ops that take scalars must not ask for an axis).
 int normalize_axis(const OpCall& c, int64_t axis, int rank);

@@ -32,21 +32,10 @@ json metadata_json(const onnx::ModelProto& m, const std::string& key, const std:
   return JsonFields(where_of(path, key)).parse(*v);
 }
 
-const json& array_of(const JsonFields& f, const json& j, const std::string& field) {
-  if (!j.is_array()) f.fail(field, "expected an array, got " + JsonFields::echo(j));
-  return j;
-}
-
-const json& object_of(const JsonFields& f, const json& j, const std::string& field) {
-  if (!j.is_object()) f.fail(field, "expected an object, got " + JsonFields::echo(j));
-  return j;
-}
-
-std::string at(const std::string& field, size_t i) { return field + "[" + std::to_string(i) + "]"; }
 
 QuantParams read_input(const json& j, const std::string& where) {
   const JsonFields f(where);
-  object_of(f, j, "qvit.input");
+  f.object(j, "qvit.input");
   f.reject_unknown_keys(j, {"scheme", "bits", "scale", "zero_point"}, "");
   QuantParams p;
   // The image is quantized with quantize() − zero_point: a uniform grid.
@@ -60,15 +49,15 @@ QuantParams read_input(const json& j, const std::string& where) {
 
 std::vector<LoweredModel::OutputScale> read_outputs(const json& j, const std::string& where) {
   const JsonFields f(where);
-  array_of(f, j, "qvit.outputs");
+  f.array(j, "qvit.outputs");
   std::vector<LoweredModel::OutputScale> outs;
   for (size_t i = 0; i < j.size(); ++i) {
-    const std::string fld = at("", i);
-    object_of(f, j[i], fld);
+    const std::string fld = JsonFields::index("", i);
+    f.object(j[i], fld);
     f.reject_unknown_keys(j[i], {"scales", "axis"}, fld + ".");
     LoweredModel::OutputScale o;
-    const json& scales = array_of(f, f.require(j[i], "scales", fld + "."), fld + ".scales");
-    for (size_t k = 0; k < scales.size(); ++k) o.scales.push_back(f.number(scales[k], at(fld + ".scales", k), kMinOutputScale, kMaxOutputScale));
+    const json& scales = f.array(f.require(j[i], "scales", fld + "."), fld + ".scales");
+    for (size_t k = 0; k < scales.size(); ++k) o.scales.push_back(f.number(scales[k], JsonFields::index(fld + ".scales", k), kMinOutputScale, kMaxOutputScale));
     if (o.scales.empty()) f.fail(fld + ".scales", "no scales (one, or one per channel)");
     o.axis = static_cast<int>(f.integer(f.require(j[i], "axis", fld + "."), fld + ".axis", -64, 63));
     outs.push_back(std::move(o));
@@ -78,11 +67,11 @@ std::vector<LoweredModel::OutputScale> read_outputs(const json& j, const std::st
 
 std::vector<KernelBoundRecord> read_bounds(const json& j, const std::string& where) {
   const JsonFields f(where);
-  array_of(f, j, "qvit.kernel_bounds");
+  f.array(j, "qvit.kernel_bounds");
   std::vector<KernelBoundRecord> bounds;
   for (size_t i = 0; i < j.size(); ++i) {
-    const std::string fld = at("", i);
-    object_of(f, j[i], fld);
+    const std::string fld = JsonFields::index("", i);
+    f.object(j[i], fld);
     f.reject_unknown_keys(j[i], {"node", "kernel", "stage", "worst_abs", "fits_int32"}, fld + ".");
     KernelBoundRecord b;
     b.node = f.string(f.require(j[i], "node", fld + "."), fld + ".node");
@@ -168,11 +157,11 @@ std::map<std::string, Shape> read_int4_metadata(const onnx::ModelProto& m, const
   const json j = metadata_json(m, key, path, false);
   if (j.is_null()) return int4;
   const JsonFields f(where_of(path, key));
-  object_of(f, j, key);
+  f.object(j, key);
   for (const auto& [name, shape] : j.items()) {
-    array_of(f, shape, name);
+    f.array(shape, name);
     Shape s;
-    for (size_t i = 0; i < shape.size(); ++i) s.push_back(f.integer(shape[i], at(name, i), 0, INT32_MAX));
+    for (size_t i = 0; i < shape.size(); ++i) s.push_back(f.integer(shape[i], JsonFields::index(name, i), 0, INT32_MAX));
     shape_numel(s);  // (throws if the count overflows)
     int4[name] = std::move(s);
   }

@@ -91,6 +91,16 @@ const json& JsonFields::require_object(const json& obj, const std::string& key, 
   return v;
 }
 
+const json& JsonFields::array(const json& v, const std::string& field) const {
+  if (!v.is_array()) fail(field, "expected an array, got " + echo(v));
+  return v;
+}
+
+const json& JsonFields::object(const json& v, const std::string& field) const {
+  if (!v.is_object()) fail(field, "expected an object, got " + echo(v));
+  return v;
+}
+
 int64_t JsonFields::integer(const json& v, const std::string& field, int64_t lo, int64_t hi) const {
   if (!v.is_number_integer()) fail(field, "expected an integer, got " + echo(v));
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))

@@ -29,6 +29,12 @@ class JsonFields {
   const nlohmann::json& require_object(const nlohmann::json& obj, const std::string& key, const std::string& prefix) const;
 
   // An integer in [lo, hi]; integers beyond int64 (unsigned 2^64−1) are range errors too.
+  // `v` itself, when it is an array (an object); else a field error.
+  const nlohmann::json& array(const nlohmann::json& v, const std::string& field) const;
+  const nlohmann::json& object(const nlohmann::json& v, const std::string& field) const;
+  // "field[i]", the name of an array element in messages.
+  static std::string index(const std::string& field, size_t i) { return field + "[" + std::to_string(i) + "]"; }
+
   int64_t integer(const nlohmann::json& v, const std::string& field, int64_t lo, int64_t hi) const;
   double number(const nlohmann::json& v, const std::string& field, double lo, double hi) const;
   bool boolean(const nlohmann::json& v, const std::string& field) const;

@@ -15,10 +15,6 @@ namespace {
 // Floats of im2col scratch per block (16 MiB): large enough that the GEMM sees wide blocks.
 constexpr int64_t kColBudget = int64_t{4} << 20;
 
-void require_f32(const OpCall& c, const Tensor& t, const char* what) {
-  if (t.dtype() != DType::Float32) c.fail(std::string(what) + " must be float32, got " + dtype_name(t.dtype()));
-}
-
 void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);

@@ -17,10 +17,6 @@
 namespace qvit {
 namespace {
 
-void require_f32(const OpCall& c, const Tensor& t, const char* what) {
-  if (t.dtype() != DType::Float32) c.fail(std::string(what) + " must be float32, got " + dtype_name(t.dtype()));
-}
-
 // Copy of `x` broadcast to batch shape `batch` + x's last two dims.
 Tensor expand_batch(const Tensor& x, const Shape& batch) {
   Shape target = batch;
