@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <new>
+
 #include "cli/commands.h"
 #include "util/error.h"
 #include "util/limits.h"
@@ -51,6 +53,11 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const qvit::Error& e) {
     spdlog::error("{}", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    // Within the caps an allocation can still fail when the machine (or `ulimit -v`) has less
+    // memory than the caps allow: a resource limit, not a bug in qvit.
+    spdlog::error("out of memory; lower --max-tensor-mb / --max-image-mp (defaults 2048 MiB, 100 MP) or run with more memory");
     return 1;
   } catch (const std::exception& e) {
     spdlog::critical("internal error: {}", e.what());
