@@ -23,6 +23,10 @@ namespace fs = std::filesystem;
 namespace {
 
 using qvit::test::expect_one_clear_error;
+using qvit::test::expect_one_error_line;
+using qvit::test::kSanitizedBuild;
+using qvit::test::run_qvit_limited;
+using qvit::test::TimedRun;
 using qvit::test::RunResult;
 using qvit::test::run_qvit;
 using qvit::test::TempDir;
@@ -32,46 +36,7 @@ const fs::path kDeit = kRoot / "models" / "deit_fmnist.onnx";
 const fs::path kBombs = fs::path(QVIT_TEST_DIR) / "golden" / "image_bombs";
 const fs::path kTshirts = kRoot / "calib" / "fmnist" / "00_tshirt_top";
 
-// AddressSanitizer reserves terabytes of shadow memory at start-up, so a binary built with it
-// cannot run under `ulimit -v` at all. The test binary is built with the same flags as qvit.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
-constexpr const char* kAddressSpaceKiB = "2000000";  // 2 GB: less than one decoded 30000×30000 RGB image
-
-struct TimedRun {
-  RunResult run;
-  double seconds = 0;
-};
-
-// run_qvit, but under `ulimit -v` and timed.
-TimedRun run_qvit_limited(const std::string& args) {
-  static int calls = 0;
-  const fs::path err_file = fs::temp_directory_path() / ("qvit_bounds_err_" + std::to_string(::getpid()) + "_" +
-                                                         std::to_string(calls++) + ".txt");
-  const std::string cmd = "/bin/sh -c 'ulimit -v " + std::string(kAddressSpaceKiB) + "; exec " + std::string(QVIT_BINARY) + " " +
-                          args + "' >/dev/null 2>" + err_file.string();
-  const auto t0 = std::chrono::steady_clock::now();
-  const int status = std::system(cmd.c_str());
-  TimedRun r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream f(err_file);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  r.run.err = ss.str();
-  fs::remove(err_file);
-  return r;
-}
+constexpr long kAddressSpaceKiB = 2'000'000;  // 2 GB: less than one decoded 30000×30000 RGB image
 
 std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
   std::vector<std::string> out;
@@ -84,22 +49,16 @@ std::vector<std::string> lines_starting(const std::string& text, const std::stri
 // expect_one_clear_error under the address-space limit, and within about a second (the model is
 // loaded too; the image itself is refused in microseconds).
 void expect_refused_fast(const std::string& args, const std::string& needle) {
-  const TimedRun r = run_qvit_limited(args);
-  EXPECT_EQ(r.run.exit_code, 1) << args << "\nstderr: " << r.run.err;
-  std::vector<std::string> other;
-  std::istringstream in(r.run.err);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("info: ", 0) != 0 && line.rfind("warning: ", 0) != 0) other.push_back(line);
-  ASSERT_EQ(other.size(), 1u) << args << "\nstderr: " << r.run.err;
-  EXPECT_EQ(other[0].rfind("error: ", 0), 0u) << r.run.err;
-  EXPECT_NE(other[0].find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.run.err;
+  const TimedRun r = run_qvit_limited(args, kAddressSpaceKiB);
+  EXPECT_EQ(r.result.exit_code, 1) << args << "\nstderr: " << r.result.err;
+  expect_one_error_line(r.result, args, needle);
   EXPECT_LT(r.seconds, 2.0) << args;
 }
 
 class CliImageBounds : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (kSanitized) GTEST_SKIP() << "AddressSanitizer build: `ulimit -v` cannot be used";
+    if (kSanitizedBuild) GTEST_SKIP() << "AddressSanitizer build: `ulimit -v` cannot be used";
     bomb_ = kBombs / GetParam();
     ASSERT_TRUE(fs::exists(bomb_)) << bomb_;
     ASSERT_LT(fs::file_size(bomb_), 1024u);

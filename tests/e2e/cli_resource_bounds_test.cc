@@ -3,8 +3,6 @@
 // fail with exit 1 and one `error:` line within about a second, while the binary runs under
 // `ulimit -v` of about 2 GB — so an allocation of the declared size could not even be attempted
 // successfully. The inputs are the committed regression files of the fuzz corpus.
-#include <chrono>
-
 #include "cli_runner.h"
 
 namespace qvit::test {
@@ -13,28 +11,9 @@ namespace {
 const fs::path kCorpus = fs::path(QVIT_TEST_DIR) / "golden" / "fuzz";
 const fs::path kTiny = fs::path(QVIT_TEST_DIR) / "golden" / "fuzz_models" / "tiny_vit.onnx";
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;  // ASan reserves terabytes of shadow memory: ulimit -v breaks it
-#else
-constexpr bool kSanitized = false;
-#endif
-
-// run_qvit under `ulimit -v` (KiB), timed.
-struct LimitedRun {
-  RunResult result;
-  double seconds = 0;
-};
-LimitedRun run_qvit_limited(const std::string& args, long vmem_kib = 2'000'000) {
-  const auto t0 = std::chrono::steady_clock::now();
-  LimitedRun r;
-  r.result = run_qvit_in_shell("ulimit -v " + std::to_string(vmem_kib) + "; exec", args);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
-}
-
 void expect_bounded_error(const std::string& args, const std::string& needle) {
-  if (kSanitized) GTEST_SKIP() << "ulimit -v cannot bound an AddressSanitizer build";
-  const LimitedRun r = run_qvit_limited(args);
+  if (kSanitizedBuild) GTEST_SKIP() << "ulimit -v cannot bound an AddressSanitizer build";
+  const TimedRun r = run_qvit_limited(args);
   EXPECT_EQ(r.result.exit_code, 1) << args << "\nstderr: " << r.result.err;
   EXPECT_LT(r.seconds, 3.0) << args;
   expect_one_error_line(r.result, args, needle);

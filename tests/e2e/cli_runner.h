@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,34 @@ inline RunResult run_qvit_in_shell(const std::string& shell_prefix, const std::s
 }
 
 inline RunResult run_qvit(const std::string& args) { return run_qvit_in_shell("", args); }
+
+// AddressSanitizer reserves terabytes of shadow memory at start-up, so a binary built with it
+// cannot run under `ulimit -v` at all; the test binary is built with the same flags as qvit.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitizedBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitizedBuild = true;
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+
+struct TimedRun {
+  RunResult result;
+  double seconds = 0;
+};
+
+// run_qvit under `ulimit -v` (KiB; 2 GB by default), timed.
+inline TimedRun run_qvit_limited(const std::string& args, long vmem_kib = 2'000'000) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TimedRun r;
+  r.result = run_qvit_in_shell("ulimit -v " + std::to_string(vmem_kib) + "; exec", args);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
 
 // Besides info/warning log lines, exactly one stderr line: "error: …" containing `needle`.
 inline void expect_one_error_line(const RunResult& r, const std::string& args, const std::string& needle) {
