@@ -138,20 +138,32 @@ std::vector<Tensor> Executor::run_all(std::vector<Tensor> inputs, ValueObserver*
   return execute(std::move(inputs), observer, true, nullptr);
 }
 
+std::vector<Tensor> Executor::run_keeping(std::vector<Tensor> inputs, const std::vector<char>& keep,
+                                          std::vector<Shape>* shapes) const {
+  if (keep.size() != graph_.values.size()) throw InternalError("run_keeping: keep mask does not match the graph");
+  return execute(std::move(inputs), nullptr, false, nullptr, &keep, shapes);
+}
+
 std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all,
-                                      void* context) const {
+                                      void* context, const std::vector<char>* keep, std::vector<Shape>* shapes) const {
   const Graph& g = graph_;
   check_inputs(g, inputs);
   std::vector<Tensor> env(g.values.size());
   std::vector<const Tensor*> ptr(g.values.size(), nullptr);
   for (size_t v = 0; v < g.values.size(); ++v)
     if (g.values[v].constant) ptr[v] = &*g.values[v].constant;
+  if (shapes) {
+    shapes->assign(g.values.size(), Shape{});
+    for (size_t v = 0; v < g.values.size(); ++v)
+      if (g.values[v].constant) (*shapes)[v] = g.values[v].constant->shape();
+    for (size_t i = 0; i < inputs.size(); ++i) (*shapes)[g.inputs[i]] = inputs[i].shape();
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     env[g.inputs[i]] = std::move(inputs[i]);
     ptr[g.inputs[i]] = &env[g.inputs[i]];
   }
   // Observers and callers of run_all see every value, so only plain inference runs folded.
-  const Plan& plan = folded_ && !observer && !keep_all ? *folded_ : plain_;
+  const Plan& plan = folded_ && !observer && !keep_all && !keep ? *folded_ : plain_;
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     if (plan.skip[n]) continue;
     const Node& node = g.nodes[n];
@@ -170,7 +182,8 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
     if (outputs.empty()) throw Error(g.source + ": " + node.describe() + " has no outputs");
     std::vector<Tensor> outs(outputs.size());
     const int in0 = inputs.empty() ? -1 : inputs[0];
-    if (plan.reshape_in_place[n] && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape) {
+    if (plan.reshape_in_place[n] && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape &&
+        !(keep && (*keep)[static_cast<size_t>(in0)])) {
       outs[0] = std::move(env[in0]).reshaped(g.value(outputs[0]).shape);
       ptr[in0] = nullptr;
     } else {
@@ -186,10 +199,12 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
       if (!outs[k].defined()) continue;  // optional output the kernel does not produce
       env[id] = std::move(outs[k]);
       ptr[id] = &env[id];
+      if (shapes) (*shapes)[id] = env[id].shape();
       if (observer) observer->on_value(g, id, env[id]);
     }
     if (!keep_all)
       for (int v : plan.free_after[n]) {
+        if (keep && (*keep)[static_cast<size_t>(v)]) continue;
         env[v] = Tensor();
         ptr[v] = nullptr;
       }
@@ -197,6 +212,11 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
   if (keep_all) {
     for (size_t v = 0; v < g.values.size(); ++v)
       if (g.values[v].constant) env[v] = *g.values[v].constant;
+    return env;
+  }
+  if (keep) {
+    for (int o : g.outputs)
+      if (!ptr[o]) throw Error(g.source + ": output '" + g.value(o).name + "' was not computed");
     return env;
   }
   std::vector<Tensor> result;

@@ -32,11 +32,19 @@ class Executor {
   // Same, but returns every value (constants included), indexed by value id. Used by the importer
   // to fold shape subgraphs and by tests and tools that inspect intermediates.
   std::vector<Tensor> run_all(std::vector<Tensor> inputs, ValueObserver* observer = nullptr) const;
+  // Same, but keeps only the values marked in `keep` (indexed by value id) and the graph outputs;
+  // the rest are freed after their last reader as in run(). Constants are not copied (the graph
+  // has them). The reverse passes (grad/) keep just what their rules read.
+  // `shapes`, when given, receives every value's shape as computed (graphs built in memory may not
+  // declare them).
+  std::vector<Tensor> run_keeping(std::vector<Tensor> inputs, const std::vector<char>& keep,
+                                  std::vector<Shape>* shapes = nullptr) const;
 
   const Graph& graph() const { return graph_; }
 
  private:
-  std::vector<Tensor> execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all, void* context) const;
+  std::vector<Tensor> execute(std::vector<Tensor> inputs, ValueObserver* observer, bool keep_all, void* context,
+                              const std::vector<char>* keep = nullptr, std::vector<Shape>* shapes = nullptr) const;
 
   // Which node reads and writes what, and the buffer reuse that follows from it. Two exist: the
   // graph as it is, and (observer-free inference with the packed GEMM) attention's data movement
