@@ -1,5 +1,6 @@
 #include "calib/recipe.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -73,7 +74,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   const JsonFields f(source);
   const json j = f.parse(text);
   if (!j.is_object()) f.fail_file("a recipe must be a JSON object");
-  f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "nonlinear", "nonlinear_input_bits", "layers"}, "");
+  f.reject_unknown_keys(j, {"format", "name", "description", "weights", "activations", "softmax", "post_layernorm", "samples", "nonlinear", "nonlinear_input_bits", "layers", "allocation"}, "");
   if (f.string(f.require(j, "format", ""), "format") != kRecipeFormat)
     f.fail("format", "unsupported recipe format " + f.echo(j["format"]) + " (expected \"" + kRecipeFormat + "\")");
   Recipe r;
@@ -143,6 +144,33 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
       r.layers.push_back(o);
     }
   }
+  if (j.contains("allocation")) {
+    const json& al = f.object(j["allocation"], "allocation");
+    f.reject_unknown_keys(al, {"scorer", "widths", "weight_budget", "activation_budget", "high_precision_blocks", "sensitivity_bits"},
+                          "allocation.");
+    AllocationRecipe& A = r.allocation;
+    A.enabled = true;
+    if (al.contains("scorer")) A.scorer = f.choice(al["scorer"], "allocation.scorer", {"lrp", "gradient", "sensitivity", "uniform"});
+    if (al.contains("widths")) {
+      const json& w = f.array(al["widths"], "allocation.widths");
+      if (w.empty()) f.fail("allocation.widths", "expected at least one bit width");
+      A.widths.clear();
+      for (size_t i = 0; i < w.size(); ++i) A.widths.push_back(static_cast<int>(f.integer(w[i], JsonFields::index("allocation.widths", i), 2, 8)));
+      std::sort(A.widths.begin(), A.widths.end());
+      A.widths.erase(std::unique(A.widths.begin(), A.widths.end()), A.widths.end());
+    }
+    A.weight_budget = al.contains("weight_budget") ? f.number(al["weight_budget"], "allocation.weight_budget", 2, 8) : r.weight_bits;
+    A.activation_budget =
+        al.contains("activation_budget") ? f.number(al["activation_budget"], "allocation.activation_budget", 2, 8) : r.activation_bits;
+    if (al.contains("high_precision_blocks"))
+      A.high_precision_blocks = static_cast<int>(f.integer(al["high_precision_blocks"], "allocation.high_precision_blocks", 0, 1000));
+    if (al.contains("sensitivity_bits"))
+      A.sensitivity_bits = static_cast<int>(f.integer(al["sensitivity_bits"], "allocation.sensitivity_bits", 2, 8));
+    for (double b : {A.weight_budget, A.activation_budget})
+      if (b < A.widths.front() || b > A.widths.back())
+        f.fail("allocation", "budget " + std::to_string(b) + " is outside the allowed widths [" + std::to_string(A.widths.front()) +
+                                 ", " + std::to_string(A.widths.back()) + "]");
+  }
   return r;
 }
 
@@ -189,6 +217,15 @@ std::string recipe_to_json(const Recipe& r) {
     layers.push_back(l);
   }
   if (!layers.empty()) j["layers"] = layers;
+  if (r.allocation.enabled) {
+    const AllocationRecipe& A = r.allocation;
+    j["allocation"] = {{"scorer", A.scorer},
+                       {"widths", A.widths},
+                       {"weight_budget", A.weight_budget},
+                       {"activation_budget", A.activation_budget},
+                       {"high_precision_blocks", A.high_precision_blocks},
+                       {"sensitivity_bits", A.sensitivity_bits}};
+  }
   return j.dump(2);
 }
 

@@ -22,6 +22,18 @@ struct LayerBitsOverride {
   std::optional<int> weight_bits, activation_bits;
 };
 
+// Mixed-precision bit allocation (issue 10): a scorer ranks the layers of find_allocation_layers,
+// the allocator (calib/bit_allocator.h) spends the budget. Widths apply to a layer's weight and to
+// the activation grid(s) it reads; explicit `layers` overrides still apply to everything else.
+struct AllocationRecipe {
+  bool enabled = false;
+  std::string scorer = "lrp";           // "lrp", "gradient", "sensitivity", "uniform" (calib/importance.h)
+  std::vector<int> widths = {3, 4, 5, 6, 8};
+  double weight_budget = 0, activation_budget = 0;  // average bits; default: weights.bits / activations.bits
+  int high_precision_blocks = 0;        // LRP-QViT's rule: the first k blocks above the budget
+  int sensitivity_bits = 3;             // the width the sensitivity scorer probes each layer at
+};
+
 struct Recipe {
   std::string name;
   // Weights: per-output-channel symmetric.
@@ -48,6 +60,7 @@ struct Recipe {
   // matmul operands, so low-bit recipes keep them at 8 bits unless told otherwise).
   int nonlinear_input_bits = 8;
   std::vector<LayerBitsOverride> layers;
+  AllocationRecipe allocation;
 
   int weight_bits_for(const std::string& node) const;
   int activation_bits_for(const std::string& node) const;

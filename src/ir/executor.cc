@@ -182,7 +182,8 @@ std::vector<Tensor> Executor::execute(std::vector<Tensor> inputs, ValueObserver*
     if (outputs.empty()) throw Error(g.source + ": " + node.describe() + " has no outputs");
     std::vector<Tensor> outs(outputs.size());
     const int in0 = inputs.empty() ? -1 : inputs[0];
-    if (plan.reshape_in_place[n] && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape &&
+    // (Not when the input must survive: run_all returns every value, run_keeping the kept ones.)
+    if (plan.reshape_in_place[n] && !keep_all && ptr[in0] == &env[in0] && env[in0].shape() == g.value(in0).shape &&
         !(keep && (*keep)[static_cast<size_t>(in0)])) {
       outs[0] = std::move(env[in0]).reshaped(g.value(outputs[0]).shape);
       ptr[in0] = nullptr;
