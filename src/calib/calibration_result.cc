@@ -84,6 +84,27 @@ std::string CalibrationResult::to_json() const {
     sm.push_back({{"node", m.node}, {"cols", m.cols}, {"m_star", m.m_star}, {"output_oriented", m.output_oriented},
                   {"smallest_gap", m.smallest_gap}, {"mse_best", m.mse_best}, {"mse", m.mse}});
   j["softmax"] = sm;
+  if (!importance.empty()) {
+    json im = json::array();
+    for (const auto& l : importance)
+      im.push_back({{"layer", l.layer}, {"kind", l.kind}, {"block", l.block}, {"score", l.score}, {"relative", l.relative}});
+    j["importance"] = im;
+  }
+  if (allocation) {
+    const BitAllocation& a = *allocation;
+    json ls = json::array();
+    for (const auto& l : a.layers)
+      ls.push_back({{"layer", l.layer}, {"weight_bits", l.weight_bits}, {"activation_bits", l.activation_bits},
+                    {"weight_count", l.weight_count}, {"activation_count", l.activation_count}});
+    j["allocation"] = {{"scorer", a.scorer},
+                       {"blocks", a.blocks},
+                       {"budget_bits", {{"weights", a.weight_budget}, {"activations", a.activation_budget}}},
+                       {"weight_bits_avg", a.weight_bits_avg},
+                       {"activation_bits_avg", a.activation_bits_avg},
+                       {"exact", a.exact},
+                       {"note", a.note},
+                       {"layers", ls}};
+  }
   return j.dump(1) + "\n";
 }
 
@@ -96,7 +117,7 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
   const std::string format = f.string(f.require(j, "format", ""), "format");
   if (format != kCalibFormat)
     f.fail("format", "unsupported calibration format \"" + clip_for_message(format) + "\" (this qvit reads \"" + kCalibFormat + "\")");
-  f.reject_unknown_keys(j, {"format", "model", "model_sha256", "recipe", "samples", "sample_ids", "reparams", "weights", "activations", "softmax"}, "");
+  f.reject_unknown_keys(j, {"format", "model", "model_sha256", "recipe", "samples", "sample_ids", "reparams", "weights", "activations", "softmax", "importance", "allocation"}, "");
   CalibrationResult r;
   r.source = source;
   r.model = f.string(f.require(j, "model", ""), "model");
@@ -183,6 +204,56 @@ CalibrationResult parse_calibration_result(const std::string& text, const std::s
       m.mse = f.number(f.require(sm[i], "mse", fld + "."), fld + ".mse", 0, 1e30);
       r.softmax.push_back(std::move(m));
     }
+  }
+  if (j.contains("importance")) {
+    seen.clear();
+    const json& im = f.array(j["importance"], "importance");
+    for (size_t i = 0; i < im.size(); ++i) {
+      const std::string fld = JsonFields::index("importance", i);
+      f.object(im[i], fld);
+      f.reject_unknown_keys(im[i], {"layer", "kind", "block", "score", "relative"}, fld + ".");
+      LayerImportanceRecord l;
+      l.layer = f.string(f.require(im[i], "layer", fld + "."), fld + ".layer");
+      reject_duplicate(f, seen, l.layer, fld + ".layer");
+      l.kind = f.choice(f.require(im[i], "kind", fld + "."), fld + ".kind", {"linear", "conv", "matmul"});
+      l.block = static_cast<int>(f.integer(f.require(im[i], "block", fld + "."), fld + ".block", -1, 1 << 20));
+      l.score = f.number(f.require(im[i], "score", fld + "."), fld + ".score", 0, 1e300);
+      l.relative = f.number(f.require(im[i], "relative", fld + "."), fld + ".relative", 0, 1e300);
+      r.importance.push_back(std::move(l));
+    }
+  }
+  if (j.contains("allocation")) {
+    const json& al = f.object(j["allocation"], "allocation");
+    f.reject_unknown_keys(al, {"scorer", "blocks", "budget_bits", "weight_bits_avg", "activation_bits_avg", "exact", "note", "layers"},
+                          "allocation.");
+    BitAllocation a;
+    a.scorer = f.string(f.require(al, "scorer", "allocation."), "allocation.scorer");
+    a.blocks = static_cast<int>(f.integer(f.require(al, "blocks", "allocation."), "allocation.blocks", 0, 1 << 20));
+    const json& b = f.require_object(al, "budget_bits", "allocation.");
+    f.reject_unknown_keys(b, {"weights", "activations"}, "allocation.budget_bits.");
+    a.weight_budget = f.number(f.require(b, "weights", "allocation.budget_bits."), "allocation.budget_bits.weights", 2, 8);
+    a.activation_budget = f.number(f.require(b, "activations", "allocation.budget_bits."), "allocation.budget_bits.activations", 2, 8);
+    a.weight_bits_avg = f.number(f.require(al, "weight_bits_avg", "allocation."), "allocation.weight_bits_avg", 0, 8);
+    a.activation_bits_avg = f.number(f.require(al, "activation_bits_avg", "allocation."), "allocation.activation_bits_avg", 0, 8);
+    a.exact = f.boolean(f.require(al, "exact", "allocation."), "allocation.exact");
+    if (al.contains("note")) a.note = f.string(al["note"], "allocation.note");
+    const json& ls = f.array(f.require(al, "layers", "allocation."), "allocation.layers");
+    seen.clear();
+    for (size_t i = 0; i < ls.size(); ++i) {
+      const std::string fld = JsonFields::index("allocation.layers", i);
+      f.object(ls[i], fld);
+      f.reject_unknown_keys(ls[i], {"layer", "weight_bits", "activation_bits", "weight_count", "activation_count"}, fld + ".");
+      LayerAllocation l;
+      l.layer = f.string(f.require(ls[i], "layer", fld + "."), fld + ".layer");
+      reject_duplicate(f, seen, l.layer, fld + ".layer");
+      l.weight_bits = static_cast<int>(f.integer(f.require(ls[i], "weight_bits", fld + "."), fld + ".weight_bits", 0, 8));
+      if (l.weight_bits == 1) f.fail(fld + ".weight_bits", "must be 0 (no weight) or 2..8");
+      l.activation_bits = static_cast<int>(f.integer(f.require(ls[i], "activation_bits", fld + "."), fld + ".activation_bits", 2, 8));
+      l.weight_count = f.integer(f.require(ls[i], "weight_count", fld + "."), fld + ".weight_count", 0, int64_t{1} << 40);
+      l.activation_count = f.integer(f.require(ls[i], "activation_count", fld + "."), fld + ".activation_count", 0, int64_t{1} << 40);
+      a.layers.push_back(std::move(l));
+    }
+    r.allocation = std::move(a);
   }
   return r;
 }

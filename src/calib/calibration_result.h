@@ -3,6 +3,7 @@
 // the recipe it followed, the post-LayerNorm reparameterization factors, per-channel weight
 // quantizers and per-tensor activation quantizers (by IR value name). Export and the fake-quant
 // simulation only read this; they never re-observe data.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,32 @@ struct SoftmaxMStar {
   double mse = 0;            // float-vs-integer softmax MSE at mse_best, on calibration rows
 };
 
+// Mixed precision (recipes with an "allocation" block): each allocated layer's importance and the
+// widths it got. `block`: -1 stem, 0.. transformer blocks, `blocks` the head.
+struct LayerImportanceRecord {
+  std::string layer;  // node name
+  std::string kind;   // "linear", "conv", "matmul"
+  int block = -1;
+  double score = 0, relative = 0;
+};
+
+struct LayerAllocation {
+  std::string layer;
+  int weight_bits = 0;      // 0: no weight (activation×activation matmul)
+  int activation_bits = 0;  // of the grid(s) it reads, as planned (the widest reader's if shared)
+  int64_t weight_count = 0, activation_count = 0;
+};
+
+struct BitAllocation {
+  std::string scorer;
+  int blocks = 0;
+  double weight_budget = 0, activation_budget = 0;  // "budget_bits": {"weights", "activations"}
+  double weight_bits_avg = 0, activation_bits_avg = 0;
+  bool exact = false;  // both averages equal their budgets
+  std::string note;    // why not, when not
+  std::vector<LayerAllocation> layers;
+};
+
 struct CalibrationResult {
   std::string source;        // the file it was read from, for messages ("" when made in memory; not saved)
   std::string model;         // model file as given
@@ -58,6 +85,8 @@ struct CalibrationResult {
   std::vector<WeightQuant> weights;
   std::vector<ActivationQuant> activations;
   std::vector<SoftmaxMStar> softmax;  // optional in the file (absent: lowering's default M*)
+  std::vector<LayerImportanceRecord> importance;  // optional: mixed-precision recipes only
+  std::optional<BitAllocation> allocation;         // optional: mixed-precision recipes only
 
   std::string to_json() const;
   // Atomic write (temporary file + rename).

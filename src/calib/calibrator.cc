@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "calib/m_star_search.h"
+#include "calib/mixed_precision.h"
 #include "calib/observers.h"
 #include "calib/quant_plan.h"
 #include "calib/reparam.h"
@@ -174,6 +175,14 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
   result.samples = n;
   for (int64_t i : indices) result.sample_ids.push_back(dataset.id(i));
 
+  // Mixed precision: importance and widths before anything is observed (they set the grids' widths).
+  AllocatedBitsMap allocated;
+  if (recipe.allocation.enabled) {
+    const std::vector<int64_t> unique(indices.begin(), indices.begin() + n);
+    allocated = allocate_mixed_precision(model_path, g, dataset, unique, recipe, options.progress, result);
+  }
+  const AllocatedBitsMap* allocation = recipe.allocation.enabled ? &allocated : nullptr;
+
   // Pass 1: channel-wise ranges of reparameterizable LayerNorm outputs.
   if (recipe.post_layernorm != PostLayerNormMode::LayerWise) {
     const auto sites = find_reparam_sites(g);
@@ -198,11 +207,18 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
                      [&](const Tensor& images) { ex.run({images}, &tap); });
     }
     const double k = recipe.post_layernorm == PostLayerNormMode::ClippedReparam ? recipe.clip_k : 0.0;
+    // The width the LayerNorm output's grid will have (an allocation may change it).
+    const QuantPlan before = plan_quantization(g, recipe, allocation);
+    auto output_bits = [&](const Node& ln) {
+      for (const auto& p : before.activations)
+        if (p.value == ln.outputs[0]) return p.bits;
+      return recipe.activation_bits_for(ln.name);
+    };
     for (const auto& s : sites) {
       const Node& ln = g.nodes[s.layernorm];
       std::vector<Range> ranges;
       for (const auto& o : channel_obs[ln.outputs[0]]) ranges.push_back(o.range());
-      LayerNormReparam r = compute_reparam(ranges, recipe.activation_bits_for(ln.name), k);
+      LayerNormReparam r = compute_reparam(ranges, output_bits(ln), k);
       r.layernorm = ln.name;
       for (int l : s.linears) r.consumers.push_back(g.nodes[l].name);
       result.reparams.push_back(std::move(r));
@@ -212,7 +228,8 @@ CalibrationResult calibrate(const std::string& model_path, const data::Dataset& 
   }
 
   // Pass 2 (and 3): per-tensor activation ranges on the reparameterized graph.
-  const QuantPlan plan = plan_quantization(g, recipe);
+  const QuantPlan plan = plan_quantization(g, recipe, allocation);
+  record_planned_widths(g, plan, result);
   const int input_id = g.inputs[0];
   std::vector<MinMaxObserver> minmax(plan.activations.size());
   // Rows of every softmax input, for the M* search.

@@ -110,7 +110,11 @@ std::vector<double> sensitivity_scores(const Graph& g, const LayerInventory& inv
   std::vector<Tensor> reference;
   {
     Executor ex(g);
-    for (const Tensor& b : batches) reference.push_back(ex.run({b}, &ranges).at(0));
+    for (Tensor b : batches) {
+      // The executor reports node outputs only: the model input is observed here.
+      ranges.on_value(g, g.inputs[0], b);
+      reference.push_back(ex.run({b}, &ranges).at(0));
+    }
   }
   double power = 0;
   for (const Tensor& r : reference)
@@ -140,7 +144,9 @@ std::vector<double> sensitivity_scores(const Graph& g, const LayerInventory& inv
     Executor ex(q);
     double noise = 0;
     for (size_t b = 0; b < batches.size(); ++b) {
-      const Tensor y = ex.run({batches[b]}, &tap).at(0);
+      Tensor input = batches[b];
+      tap.on_value(q, q.inputs[0], input);
+      const Tensor y = ex.run({input}, &tap).at(0);
       for (int64_t e = 0; e < y.numel(); ++e) {
         const double d = double{y.data<float>()[e]} - reference[b].data<float>()[e];
         noise += d * d;

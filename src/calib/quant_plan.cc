@@ -47,7 +47,34 @@ bool reaches_point_by_movement(const Graph& g, int value, const std::set<int>& q
 }
 }  // namespace
 
-QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
+std::vector<size_t> points_read_by(const Graph& g, const QuantPlan& plan, int node) {
+  static const std::set<std::string> movement = {"Reshape", "Transpose", "Slice", "Gather", "Flatten",
+                                                 "Squeeze", "Unsqueeze", "Identity", "Pad", "Concat"};
+  std::vector<size_t> found;
+  std::vector<int> frontier;
+  for (int v : g.nodes[static_cast<size_t>(node)].inputs)
+    if (v >= 0 && !g.is_constant(v)) frontier.push_back(v);
+  if (g.nodes[static_cast<size_t>(node)].op == "Linear" || g.nodes[static_cast<size_t>(node)].op == "Conv") frontier.resize(1);
+  std::set<int> seen;
+  while (!frontier.empty()) {
+    const int v = frontier.back();
+    frontier.pop_back();
+    if (!seen.insert(v).second) continue;
+    bool is_point = false;
+    for (size_t i = 0; i < plan.activations.size(); ++i)
+      if (plan.activations[i].value == v) {
+        if (std::find(found.begin(), found.end(), i) == found.end()) found.push_back(i);
+        is_point = true;
+      }
+    const int p = g.value(v).producer;
+    if (is_point || p < 0 || !movement.count(g.nodes[static_cast<size_t>(p)].op)) continue;
+    for (int in : g.nodes[static_cast<size_t>(p)].inputs)
+      if (in >= 0 && !g.is_constant(in) && g.value(in).dtype == DType::Float32) frontier.push_back(in);
+  }
+  return found;
+}
+
+QuantPlan plan_quantization(const Graph& g, const Recipe& recipe, const AllocatedBitsMap* allocated) {
   QuantPlan plan;
   std::set<int> taken;
   auto add = [&](int value, const std::string& role, const Node& governing, bool softmax, int min_bits = 0) {
@@ -105,6 +132,19 @@ QuantPlan plan_quantization(const Graph& g, const Recipe& recipe) {
   for (int in : g.inputs)
     if (!g.consumers(in).empty() && !reaches_point_by_movement(g, in, taken))
       add(in, "input", g.nodes[static_cast<size_t>(g.consumers(in)[0])], false);
+  if (allocated) {
+    for (WeightPoint& w : plan.weights)
+      if (auto it = allocated->find(g.nodes[static_cast<size_t>(w.node)].name); it != allocated->end() && it->second.weight_bits > 0)
+        w.bits = it->second.weight_bits;
+    std::vector<int> widest(plan.activations.size(), 0);
+    for (size_t n = 0; n < g.nodes.size(); ++n) {
+      auto it = allocated->find(g.nodes[n].name);
+      if (it == allocated->end() || it->second.activation_bits <= 0) continue;
+      for (size_t p : points_read_by(g, plan, static_cast<int>(n))) widest[p] = std::max(widest[p], it->second.activation_bits);
+    }
+    for (size_t p = 0; p < plan.activations.size(); ++p)
+      if (widest[p] > 0) plan.activations[p].bits = widest[p];
+  }
   return plan;
 }
 

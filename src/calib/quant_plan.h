@@ -7,6 +7,7 @@
 //    integer-only kernels need one grid there (I-ViT quantizes every linear output).
 // A tensor read by several quantized ops is quantized once (as hardware would store it once);
 // the producer's role wins over a consumer's.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,20 @@ struct QuantPlan {
   std::vector<WeightPoint> weights;
 };
 
-QuantPlan plan_quantization(const Graph& g, const Recipe& recipe);
+// Per-layer widths from a mixed-precision allocation, by node name (0: not set).
+struct AllocatedBits {
+  int weight_bits = 0;
+  int activation_bits = 0;
+};
+using AllocatedBitsMap = std::map<std::string, AllocatedBits>;
+
+// With `allocated`, a listed layer's weight gets its weight width and every activation point it
+// reads (directly or through single-input data movement) its activation width — the widest of
+// its readers' when a point feeds several listed layers (hardware stores it once).
+QuantPlan plan_quantization(const Graph& g, const Recipe& recipe, const AllocatedBitsMap* allocated = nullptr);
+// The activation points (indices into plan.activations) node `node` reads through single-input
+// data movement.
+std::vector<size_t> points_read_by(const Graph& g, const QuantPlan& plan, int node);
 
 // Post-LayerNorm reparameterization candidates: LayerNorms whose output reaches only Linear
 // inputs through channel-preserving data movement (reshape/transpose/slice/gather/concat that

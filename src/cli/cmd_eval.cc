@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "data/batch_loader.h"
@@ -14,12 +15,24 @@
 #include "eval/int_eval.h"
 #include "onnx/int_onnx_export.h"
 #include "runtime/float_model.h"
+#include "report/allocation_report.h"
 #include "runtime/int_model.h"
 
 #include "util/atomic_file.h"
 
 namespace qvit::cli {
 
+
+namespace {
+// Mixed-precision calibrations: the widths each layer ran at (log lines and the JSON).
+void report_allocation(const CalibrationResult& calib, nlohmann::json& j) {
+  if (!calib.allocation) return;
+  j["allocation"] = allocation_summary(calib);
+  std::istringstream table(format_allocation_table(calib));
+  for (std::string line; std::getline(table, line);)
+    if (!line.empty()) spdlog::info("{}", line);
+}
+}  // namespace
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "top-1/top-5 accuracy of a model on a labelled image set");
@@ -105,6 +118,7 @@ void add_eval_command(CLI::App& app) {
       j["mode"] = "integer";
       j["calib"] = o->calib;
       j["recipe"] = calib.recipe.name;
+      report_allocation(calib, j);
       spdlog::info("integer-only ({}): top-1 {:.2f}% (fake-quant {:.2f}%, float {:.2f}%); agreement with fake-quant {:.2f}%, "
                    "with float {:.2f}%",
                    nonlinear_family_name(lopt.family), r.top1(), ev.fake_quant_top1, ev.float_top1,
@@ -126,6 +140,7 @@ void add_eval_command(CLI::App& app) {
       j["mode"] = "fake_quant";
       j["calib"] = o->calib;
       j["recipe"] = calib.recipe.name;
+      report_allocation(calib, j);
       spdlog::info("top-1 agreement with float: {:.2f}%", j["agreement"].get<double>());
     }
     j["model"] = o->model;

@@ -5,6 +5,8 @@
 #include "cli/commands.h"
 #include "onnx/int_onnx_export.h"
 #include "onnx/onnx_import.h"
+#include "calib/calibration_result.h"
+#include "report/allocation_report.h"
 #include "report/model_summary.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -15,7 +17,9 @@ void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "ops, shapes, parameters, quantizable layers, unsupported nodes");
   auto model = std::make_shared<std::string>();
   auto json_out = std::make_shared<bool>(false);
+  auto calib = std::make_shared<std::string>();
   cmd->add_option("model", *model, "ONNX model")->required();
+  cmd->add_option("--calib", *calib, "also show this calibration's mixed-precision allocation (block × layer widths, importance)");
   cmd->add_flag("--json", *json_out, "print the summary as JSON");
   cmd->callback([=] {
     // An exported integer-only model: its IntGraph, op for op.
@@ -55,7 +59,17 @@ void add_inspect_command(CLI::App& app) {
       throw Error(describe_unsupported(*model, unsupported));
     }
     const Graph g = import_onnx(*model);
-    const nlohmann::json j = summarize_graph(g);
+    nlohmann::json j = summarize_graph(g);
+    if (!calib->empty()) {
+      const CalibrationResult c = load_calibration_result(*calib);
+      if (c.model_sha256 != file_sha256(*model))
+        throw Error(*calib + ": was made for " + c.model + " (sha256 " + c.model_sha256.substr(0, 12) + "…), not " + *model);
+      j["allocation"] = allocation_summary(c);
+      if (!*json_out) {
+        std::cout << format_summary_text(j) << "\n" << format_allocation_table(c);
+        return;
+      }
+    }
     std::cout << (*json_out ? j.dump(2) + "\n" : format_summary_text(j));
   });
 }
