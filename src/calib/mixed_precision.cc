@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "calib/bit_allocator.h"
@@ -25,6 +26,7 @@ AllocatedBitsMap allocate_mixed_precision(const std::string& model_path, const G
   opt.percentile_high = recipe.percentile_high;
   opt.progress = progress;
   std::vector<LayerImportance> scores;
+  const auto start = std::chrono::steady_clock::now();
   // The reverse passes explain one image at a time: a dynamic-batch model is imported at batch 1
   // for them (a fixed batch runs as it is, the image in row 0).
   const bool per_image = A.scorer == "lrp" || A.scorer == "gradient";
@@ -42,6 +44,7 @@ AllocatedBitsMap allocate_mixed_precision(const std::string& model_path, const G
     scores = score_layers(g, inv, dataset, indices, opt);
   }
   if (scores.size() != inv.layers.size()) throw InternalError("importance: layer lists differ between batch sizes");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<AllocLayer> layers;
   for (size_t i = 0; i < inv.layers.size(); ++i) {
     const InventoryLayer& l = inv.layers[i];
@@ -68,9 +71,10 @@ AllocatedBitsMap allocate_mixed_precision(const std::string& model_path, const G
     ba.layers.push_back({b.name, b.weight_bits, b.activation_bits, inv.layers[i].weight_count, inv.layers[i].activation_count});
   }
   result.allocation = std::move(ba);
-  spdlog::info("{}: {} importance over {} layers; allocated weights {:.3f} bits, activations {:.3f} bits (budgets {:g} / {:g})",
-               model_path, A.scorer, inv.layers.size(), alloc.weight_bits_avg, alloc.activation_bits_avg, A.weight_budget,
-               A.activation_budget);
+  spdlog::info("{}: {} importance of {} layers on {} images in {:.1f} s; allocated weights {:.3f} bits, activations {:.3f} bits "
+               "(budgets {:g} / {:g})",
+               model_path, A.scorer, inv.layers.size(), indices.size(), seconds, alloc.weight_bits_avg, alloc.activation_bits_avg,
+               A.weight_budget, A.activation_budget);
   return map;
 }
 
