@@ -12,9 +12,11 @@ bool is_weight_layer(const Graph& g, const Node& n) {
   return (n.op == "Linear" || n.op == "Conv") && n.inputs.size() > 1 && g.is_constant(n.inputs[1]);
 }
 
-// Allocation layers reachable from node `from`'s outputs without passing through another one.
-std::vector<int> next_layers(const Graph& g, int from, const std::vector<char>& is_layer) {
-  std::vector<int> found, frontier(g.nodes[static_cast<size_t>(from)].outputs);
+// Walks forward from node `from`'s outputs, not through allocation layers: calls
+// at_layer(node) for each layer reached and at_node(node) for every other node passed.
+template <class AtLayer, class AtNode>
+void walk_downstream(const Graph& g, int from, const std::vector<char>& is_layer, AtLayer&& at_layer, AtNode&& at_node) {
+  std::vector<int> frontier(g.nodes[static_cast<size_t>(from)].outputs);
   std::set<int> seen;
   while (!frontier.empty()) {
     const int v = frontier.back();
@@ -22,13 +24,13 @@ std::vector<int> next_layers(const Graph& g, int from, const std::vector<char>& 
     if (v < 0 || !seen.insert(v).second) continue;
     for (int c : g.consumers(v)) {
       if (is_layer[static_cast<size_t>(c)]) {
-        if (std::find(found.begin(), found.end(), c) == found.end()) found.push_back(c);
+        at_layer(c);
         continue;
       }
+      if (!at_node(c)) continue;
       for (int o : g.nodes[static_cast<size_t>(c)].outputs) frontier.push_back(o);
     }
   }
-  return found;
 }
 
 }  // namespace
@@ -53,24 +55,24 @@ LayerInventory find_allocation_layers(const Graph& g, int64_t batch) {
   for (size_t i = 0; i < n_nodes; ++i) {
     if (!is_layer[i] || is_weight_layer(g, g.nodes[i])) continue;
     // QKᵀ: its output reaches a Softmax before any other layer.
-    std::vector<int> frontier(g.nodes[i].outputs);
-    std::set<int> seen;
-    while (!frontier.empty()) {
-      const int v = frontier.back();
-      frontier.pop_back();
-      if (v < 0 || !seen.insert(v).second) continue;
-      for (int c : g.consumers(v)) {
-        if (is_layer[static_cast<size_t>(c)]) continue;
-        if (g.nodes[static_cast<size_t>(c)].op == "Softmax") block[i] = softmax_before[static_cast<size_t>(c)];
-        else
-          for (int o : g.nodes[static_cast<size_t>(c)].outputs) frontier.push_back(o);
-      }
-    }
+    walk_downstream(
+        g, static_cast<int>(i), is_layer, [](int) {},
+        [&](int c) {
+          if (g.nodes[static_cast<size_t>(c)].op != "Softmax") return true;
+          block[i] = softmax_before[static_cast<size_t>(c)];
+          return false;
+        });
   }
   for (size_t i = 0; i < n_nodes; ++i) {
     const Node& n = g.nodes[i];
     if (!is_layer[i] || !is_weight_layer(g, n)) continue;
-    const std::vector<int> next = next_layers(g, static_cast<int>(i), is_layer);
+    std::vector<int> next;
+    walk_downstream(
+        g, static_cast<int>(i), is_layer,
+        [&](int c) {
+          if (std::find(next.begin(), next.end(), c) == next.end()) next.push_back(c);
+        },
+        [](int) { return true; });
     if (next.empty()) {
       block[i] = softmaxes;  // the head
       continue;

@@ -81,20 +81,16 @@ void vjp_Conv(const BackwardCall& c, std::vector<Tensor>& in_cot) {
   if (!c.wants[0]) return;
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
-  const int spatial = x.rank() - 2;
   const OpCall oc = attribute_call(c);
   WindowOptions options;
   options.weight_kernel.assign(w.shape().begin() + 2, w.shape().end());
   const WindowGeometry g = window_geometry(oc, x.shape(), options);
   const int64_t group = c.node.attr_int("group", 1);
   const int64_t N = x.shape()[0], C = x.shape()[1], M = w.shape()[0], Cg = w.shape()[1];
-  const size_t o = spatial == 1 ? 0 : 1;
-  const int64_t H = spatial == 1 ? 1 : g.in[0], W = g.in[o];
-  const int64_t KH = spatial == 1 ? 1 : g.kernel[0], KW = g.kernel[o];
-  const int64_t SH = spatial == 1 ? 1 : g.strides[0], SW = g.strides[o];
-  const int64_t DH = spatial == 1 ? 1 : g.dilations[0], DW = g.dilations[o];
-  const int64_t PH = spatial == 1 ? 0 : g.pads_begin[0], PW = g.pads_begin[o];
-  const int64_t OH = spatial == 1 ? 1 : g.out[0], OW = g.out[o];
+  // (Named copies, not a structured binding: clang 14 cannot capture those in lambdas.)
+  const Window2d w2 = window_2d(g);
+  const int64_t H = w2.H, W = w2.W, KH = w2.KH, KW = w2.KW, SH = w2.SH, SW = w2.SW, DH = w2.DH, DW = w2.DW;
+  const int64_t PH = w2.PH, PW = w2.PW, OH = w2.OH, OW = w2.OW;
   const int64_t Mg = M / group, kdim = Cg * KH * KW, P = OH * OW;
   const Tensor dy = c.cotangent(0);
   Tensor dx(DType::Float32, x.shape());

@@ -96,39 +96,21 @@ void vjp_MaxPool(const BackwardCall& c, std::vector<Tensor>& in_cot) {
   WindowOptions options;
   options.allow_ceil_mode = true;
   const WindowGeometry g = window_geometry(oc, x.shape(), options);
-  const int spatial = static_cast<int>(g.in.size());
   int64_t in_plane = 1, out_plane = 1;
-  for (int d = 0; d < spatial; ++d) in_plane *= g.in[d], out_plane *= g.out[d];
+  for (size_t d = 0; d < g.in.size(); ++d) in_plane *= g.in[d], out_plane *= g.out[d];
   const int64_t planes = x.shape()[0] * x.shape()[1];
   const Tensor dy = c.cotangent(0);
   Tensor dx(DType::Float32, x.shape());
-  std::vector<int64_t> o(spatial), k(spatial), k_lo(spatial), k_hi(spatial), base(spatial);
+  const float* px = x.data<float>();
   for (int64_t p = 0; p < planes; ++p)
     for (int64_t oi = 0; oi < out_plane; ++oi) {
-      int64_t r = oi;
-      for (int d = spatial - 1; d >= 0; --d) o[d] = r % g.out[d], r /= g.out[d];
-      bool any = true;
-      for (int d = 0; d < spatial; ++d) {
-        base[d] = o[d] * g.strides[d] - g.pads_begin[d];
-        const int64_t dil = g.dilations[d];
-        k_lo[d] = base[d] >= 0 ? 0 : (-base[d] - 1) / dil + 1;
-        k_hi[d] = base[d] >= g.in[d] ? 0 : std::min(g.kernel[d], (g.in[d] - base[d] - 1) / dil + 1);
-        any = any && k_lo[d] < k_hi[d];
-      }
-      if (!any) continue;
-      k = k_lo;
       int64_t best_off = -1;
       float best = 0;
-      while (true) {
-        int64_t off = 0;
-        for (int d = 0; d < spatial; ++d) off = off * g.in[d] + base[d] + k[d] * g.dilations[d];
-        const float v = x.data<float>()[p * in_plane + off];
+      for_each_window_tap(g, oi, [&](int64_t off) {
+        const float v = px[p * in_plane + off];
         if (best_off < 0 || v > best) best = v, best_off = off;
-        int d = spatial - 1;
-        while (d >= 0 && ++k[d] == k_hi[d]) k[d] = k_lo[d], --d;
-        if (d < 0) break;
-      }
-      dx.data<float>()[p * in_plane + best_off] += dy.data<float>()[p * out_plane + oi];
+      });
+      if (best_off >= 0) dx.data<float>()[p * in_plane + best_off] += dy.data<float>()[p * out_plane + oi];
     }
   in_cot[0] = std::move(dx);
 }

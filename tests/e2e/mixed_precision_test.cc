@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -135,6 +136,31 @@ TEST_F(MixedPrecision, OtherScorersOtherNamesFixedBatch) {
   const json cct = json::parse(slurp(calibrate("models/zoo/cct_op13_b2.onnx", "w4a4-lrp", "cct.calib.json")));
   EXPECT_GT(cct["importance"].size(), 4u);
   for (const auto& l : cct["importance"]) EXPECT_GE(l["score"].get<double>(), 0.0);
+}
+
+// One model exported four ways (opset 13 / 17, fixed batch 2 / dynamic) is one model: the same
+// layers, in the same order, with the same importance.
+TEST_F(MixedPrecision, ImportanceIsTheSameForEveryExportOfAModel) {
+  for (const char* family : {"tv_swin", "cct", "deit_distill"}) {
+    SCOPED_TRACE(family);
+    std::vector<json> runs;
+    for (const char* v : {"op13_b2", "op17_dyn", "op17_b3"}) {
+      const std::string name = std::string(family) + "_" + v;
+      const auto r = qvit::test::run_qvit("calibrate " + (kRoot / "models/zoo" / (name + ".onnx")).string() +
+                                          " --preset fmnist --recipe w4a4-lrp --samples 6 -q -o " + (dir_ / (name + ".json")).string());
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      runs.push_back(json::parse(slurp(dir_ / (name + ".json")))["importance"]);
+    }
+    for (size_t k = 1; k < runs.size(); ++k) {
+      ASSERT_EQ(runs[k].size(), runs[0].size());
+      for (size_t i = 0; i < runs[0].size(); ++i) {
+        EXPECT_EQ(runs[k][i]["kind"], runs[0][i]["kind"]);
+        EXPECT_EQ(runs[k][i]["block"], runs[0][i]["block"]);
+        const double a = runs[0][i]["relative"], b = runs[k][i]["relative"];
+        EXPECT_NEAR(a, b, 1e-4 * std::max(a, 1e-3)) << runs[0][i]["layer"];
+      }
+    }
+  }
 }
 
 TEST_F(MixedPrecision, BadAllocationIsOneClearError) {

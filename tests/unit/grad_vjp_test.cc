@@ -7,6 +7,7 @@
 // from their kinks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -149,29 +150,69 @@ double directional_fd(const Graph& g, const std::vector<Tensor>& x, const std::v
 
 std::string describe(const Case& k) { return k.op + (k.label.empty() ? "" : " (" + k.label + ")"); }
 
+// ⟨∇L, u⟩ from the reverse pass against the finite difference, for output `out` of case `k`.
+void check_directional(const Case& k, std::mt19937& rng, size_t out) {
+  Built b = build(k, rng, out);
+  ReversePass pass(b.graph, {vjp_rule});
+  const ReversePass::Tape tape = pass.forward(b.inputs);
+  const Tensor& y = tape.values[static_cast<size_t>(b.graph.outputs[0])];
+  const Tensor v = test::random_tensor(y.shape(), static_cast<uint32_t>(rng()));
+  const std::vector<Tensor> grads = pass.backward(tape, vjp_rule, 0, v, b.input_ids);
+  std::vector<Tensor> u;
+  double analytic = 0;
+  for (size_t i = 0; i < b.inputs.size(); ++i) {
+    u.push_back(test::random_tensor(b.inputs[i].shape(), static_cast<uint32_t>(rng())));
+    ASSERT_TRUE(grads[i].defined()) << "no gradient reached input " << i;
+    ASSERT_EQ(grads[i].shape(), b.inputs[i].shape());
+    for (int64_t e = 0; e < u[i].numel(); ++e) analytic += double{grads[i].data<float>()[e]} * u[i].data<float>()[e];
+  }
+  const double fd = directional_fd(b.graph, b.inputs, u, v, k.h);
+  EXPECT_NEAR(analytic, fd, 2e-3 * std::max(1.0, std::fabs(fd))) << describe(k);
+}
+
 TEST(GradVjp, MatchesFiniteDifferences) {
   std::mt19937 rng(11);
   for (const Case& k : cases())
     for (size_t out = 0; out < k.outputs; ++out)
       for (int trial = 0; trial < 3; ++trial) {
         SCOPED_TRACE(describe(k) + " output " + std::to_string(out) + " trial " + std::to_string(trial));
-        Built b = build(k, rng, out);
-        ReversePass pass(b.graph, {vjp_rule});
-        const ReversePass::Tape tape = pass.forward(b.inputs);
-        const Tensor& y = tape.values[static_cast<size_t>(b.graph.outputs[0])];
-        const Tensor v = test::random_tensor(y.shape(), static_cast<uint32_t>(rng()));
-        const std::vector<Tensor> grads = pass.backward(tape, vjp_rule, 0, v, b.input_ids);
-        std::vector<Tensor> u;
-        double analytic = 0;
-        for (size_t i = 0; i < b.inputs.size(); ++i) {
-          u.push_back(test::random_tensor(b.inputs[i].shape(), static_cast<uint32_t>(rng())));
-          ASSERT_TRUE(grads[i].defined()) << "no gradient reached input " << i;
-          ASSERT_EQ(grads[i].shape(), b.inputs[i].shape());
-          for (int64_t e = 0; e < u[i].numel(); ++e) analytic += double{grads[i].data<float>()[e]} * u[i].data<float>()[e];
-        }
-        const double fd = directional_fd(b.graph, b.inputs, u, v, k.h);
-        EXPECT_NEAR(analytic, fd, 2e-3 * std::max(1.0, std::fabs(fd))) << describe(k);
+        check_directional(k, rng, out);
       }
+}
+
+// The same check on random shapes: ranks, sizes, broadcast patterns and attributes drawn per trial.
+std::vector<Case> random_shape_cases(std::mt19937& rng) {
+  using V = std::vector<int64_t>;
+  auto d = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+  std::vector<Case> c;
+  const int64_t b = d(1, 3), m = d(1, 6), k = d(1, 7), n = d(1, 6), h = d(1, 3);
+  c.push_back({"Linear", {{{b, m, k}}, {{k, n}, false}, {{n}, false}}});
+  c.push_back({"MatMul", {{{b, h, m, k}}, {{b, h, k, n}}}});
+  c.push_back({"MatMul", {{{b, 1, m, k}}, {{h, k, n}}}, {}, 1, "broadcast"});
+  c.push_back({"Softmax", {{{b, h, m, n}, true, {}, -4, 4}}, {{"axis", int64_t{d(-4, 3)}}}});
+  c.push_back({"LayerNorm", {{{b, m, k}}, {{k}, false, {}, 0.5f, 1.5f}, {{k}, false}}});
+  c.push_back({"Gelu", {{{b, m, k}, true, {}, -3, 3}}});
+  c.push_back({"Add", {{{b, m, k}}, {{m, 1}}}});
+  c.push_back({"Mul", {{{b, 1, k}}, {{m, 1}}}});
+  const int64_t kh = d(1, 3), kw = d(1, 3), c_in = d(1, 3), c_out = d(1, 4);
+  c.push_back({"Conv", {{{b, c_in, kh + d(0, 4), kw + d(0, 4)}}, {{c_out, c_in, kh, kw}, false}},
+               {{"strides", V{d(1, 2), d(1, 2)}}, {"pads", V{d(0, 1), d(0, 1), d(0, 1), d(0, 1)}}}});
+  V perm = {0, 1, 2, 3};
+  std::shuffle(perm.begin(), perm.end(), rng);
+  c.push_back({"Transpose", {{{b, h, m, k}}}, {{"perm", perm}}});
+  c.push_back({"Concat", {{{b, m, k}}, {{b, d(1, 3), k}}}, {{"axis", int64_t{1}}}});
+  c.push_back({"Slice", {{{b, m + 2, k}}, {{1}, false, ints({d(0, 1)})}, {{1}, false, ints({m + 1})}, {{1}, false, ints({1})},
+                         {{1}, false, ints({d(1, 2)})}}});
+  return c;
+}
+
+TEST(GradVjp, MatchesFiniteDifferencesOnRandomShapes) {
+  std::mt19937 rng(23);
+  for (int round = 0; round < 25; ++round)
+    for (const Case& k : random_shape_cases(rng)) {
+      SCOPED_TRACE(describe(k) + " round " + std::to_string(round));
+      check_directional(k, rng, 0);
+    }
 }
 
 TEST(GradVjp, EveryRuleHasACase) {

@@ -49,14 +49,10 @@ void op_Conv(const OpCall& c, std::vector<Tensor>& out) {
     out[0] = std::move(y);
     return;
   }
-  // 2-D view of the geometry: a 1-D axis becomes width, with a height-1 axis in front.
-  const size_t o = spatial == 1 ? 0 : 1;  // index of the width axis in g
-  const int64_t H = spatial == 1 ? 1 : g.in[0], W = g.in[o];
-  const int64_t KH = spatial == 1 ? 1 : g.kernel[0], KW = g.kernel[o];
-  const int64_t SH = spatial == 1 ? 1 : g.strides[0], SW = g.strides[o];
-  const int64_t DH = spatial == 1 ? 1 : g.dilations[0], DW = g.dilations[o];
-  const int64_t PH = spatial == 1 ? 0 : g.pads_begin[0], PW = g.pads_begin[o];
-  const int64_t OH = spatial == 1 ? 1 : g.out[0], OW = g.out[o];
+  // (Named copies, not a structured binding: clang 14 cannot capture those in lambdas.)
+  const Window2d w2 = window_2d(g);
+  const int64_t H = w2.H, W = w2.W, KH = w2.KH, KW = w2.KW, SH = w2.SH, SW = w2.SW, DH = w2.DH, DW = w2.DW;
+  const int64_t PH = w2.PH, PW = w2.PW, OH = w2.OH, OW = w2.OW;
   // y is non-empty, so N, M, OH, OW ≥ 1; the weight holds M·kdim floats, so kdim fits.
   const int64_t Mg = M / group, kdim = Cg * KH * KW, P = OH * OW;
   const int64_t block = std::clamp<int64_t>(kColBudget / std::max<int64_t>(kdim, 1), 1, P);

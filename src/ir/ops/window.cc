@@ -81,4 +81,12 @@ WindowGeometry window_geometry(const OpCall& c, const Shape& x, const WindowOpti
   return g;
 }
 
+Window2d window_2d(const WindowGeometry& g) {
+  const bool one = g.in.size() == 1;
+  const size_t o = one ? 0 : 1;  // index of the width axis
+  return {one ? 1 : g.in[0],         g.in[o], one ? 1 : g.kernel[0],     g.kernel[o],
+          one ? 1 : g.strides[0],    g.strides[o], one ? 1 : g.dilations[0], g.dilations[o],
+          one ? 0 : g.pads_begin[0], g.pads_begin[o], one ? 1 : g.out[0], g.out[o]};
+}
+
 }  // namespace qvit
