@@ -21,10 +21,12 @@ MODELS = {
     "swin_fmnist": ("models/swin_fmnist.onnx", ["--preset", "fmnist"], ["--preset", "fmnist"]),
     "vit4mnist": ("../shared/data/models/vit4mnist_op13.onnx", ["--data", "../shared/data/mnist"], []),
     "zoo_tv_vit": ("models/zoo/tv_vit_op17_dyn.onnx", ["--preset", "fmnist"], ["--preset", "fmnist"]),
+    "zoo_layerscale": ("models/zoo/layerscale_op13_b2.onnx", ["--preset", "fmnist"], ["--preset", "fmnist"]),
     "zoo_cct": ("models/zoo/cct_op13_b2.onnx", ["--preset", "fmnist"], ["--preset", "fmnist"]),
 }
 WIDTHS = {4: [3, 4, 5, 6, 8], 6: [4, 5, 6, 7, 8]}
-SCORERS = ["uniform", "lrp", "sensitivity"]
+# "lrp-qvit" is the paper's full rule: LRP widths with the first two blocks above the budget.
+SCORERS = ["uniform", "lrp", "lrp-qvit", "sensitivity"]
 
 
 def recipe(bits, crl, scorer):
@@ -38,7 +40,10 @@ def recipe(bits, crl, scorer):
         "samples": 32,
     }
     if scorer != "uniform":
-        r["allocation"] = {"scorer": scorer, "widths": WIDTHS[bits], "weight_budget": bits, "activation_budget": bits}
+        r["allocation"] = {"scorer": "lrp" if scorer == "lrp-qvit" else scorer, "widths": WIDTHS[bits], "weight_budget": bits,
+                           "activation_budget": bits}
+        if scorer == "lrp-qvit":
+            r["allocation"]["high_precision_blocks"] = 2
     return r
 
 
@@ -88,18 +93,19 @@ def main():
                 print(f"{name} w{bits}a{bits} {'crl' if crl else 'lw'}: " +
                       " ".join(f"{s} {row[s]:.2f}" for s in SCORERS), file=sys.stderr, flush=True)
     json.dump(rows, open(os.path.join(a.out, "mixed_precision.json"), "w"), indent=1)
-    print("| model | bits | post-LN | float | uniform | LRP | sensitivity | LRP − uniform | LRP − sensitivity | avg bits w/a (LRP) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | bits | post-LN | float | uniform | LRP | LRP-QViT (+2 blocks) | sensitivity | LRP − uniform | LRP − sensitivity | "
+          "avg bits w / a (LRP) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         wb, ab = r["lrp_bits"]
         print(f"| {r['model']} | {r['bits']} | {'CRL' if r['crl'] else 'layer-wise'} | {r['float']:.2f} | {r['uniform']:.2f} | "
-              f"{r['lrp']:.2f} | {r['sensitivity']:.2f} | {r['lrp'] - r['uniform']:+.2f} | {r['lrp'] - r['sensitivity']:+.2f} | "
-              f"{wb:.3f} / {ab:.3f} |")
+              f"{r['lrp']:.2f} | {r['lrp-qvit']:.2f} | {r['sensitivity']:.2f} | {r['lrp'] - r['uniform']:+.2f} | "
+              f"{r['lrp'] - r['sensitivity']:+.2f} | {wb:.3f} / {ab:.3f} |")
     for bits in sorted({r["bits"] for r in rows}):
         sel = [r for r in rows if r["bits"] == bits]
         mean = lambda k: sum(r[k] for r in sel) / len(sel)
-        print(f"| mean | {bits} | both | {mean('float'):.2f} | {mean('uniform'):.2f} | {mean('lrp'):.2f} | {mean('sensitivity'):.2f} | "
-              f"{mean('lrp') - mean('uniform'):+.2f} | {mean('lrp') - mean('sensitivity'):+.2f} | |")
+        print(f"| mean | {bits} | both | {mean('float'):.2f} | {mean('uniform'):.2f} | {mean('lrp'):.2f} | {mean('lrp-qvit'):.2f} | "
+              f"{mean('sensitivity'):.2f} | {mean('lrp') - mean('uniform'):+.2f} | {mean('lrp') - mean('sensitivity'):+.2f} | |")
 
 
 if __name__ == "__main__":

@@ -122,8 +122,11 @@ QuantPlan plan_quantization(const Graph& g, const Recipe& recipe, const Allocate
       w.bits = recipe.weight_bits_for(n.name);
       plan.weights.push_back(w);
     } else if (quant_role(g, n) == "matmul") {
-      add(n.inputs[0], "matmul_input", n, false);
-      add(n.inputs[1], "matmul_input", n, false);
+      // An operand that is data movement of quantized data is on that grid already. A second
+      // grid would round twice, and over a log-√2 softmax output (attention pooling's
+      // softmax(·)ᵀ·x) a uniform grid would not even be on the same kind of codes.
+      for (int k : {0, 1})
+        if (!moved_from_points(g, n.inputs[static_cast<size_t>(k)], taken)) add(n.inputs[static_cast<size_t>(k)], "matmul_input", n, false);
     }
   }
   // The model input needs a grid of its own unless its data reaches one through single-reader
