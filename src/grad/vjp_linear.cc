@@ -60,18 +60,32 @@ void vjp_MatMul(const BackwardCall& c, std::vector<Tensor>& in_cot) {
   full.push_back(n);
   dy = std::move(dy).reshaped(full);
   const auto amap = batch_map(ab, batch), bmap = batch_map(bb, batch);
+  // Without broadcasting every batch entry writes its own gradient: one batched call (which runs
+  // attention's many small GEMMs side by side, one thread each). A broadcast operand sums entries.
+  auto identity = [&](const std::vector<int64_t>& map, const Shape& own) {
+    return shape_numel(own) == count && std::is_sorted(map.begin(), map.end()) &&
+           (count == 0 || map.back() == count - 1);
+  };
   if (c.wants[0]) {
     Tensor da(DType::Float32, a.shape());
-    for (int64_t i = 0; i < count; ++i)
-      sgemm(false, true, m, k, n, dy.data<float>() + i * m * n, n, b.data<float>() + bmap[i] * k * n, n,
-            da.data<float>() + amap[i] * m * k, k, true);
+    if (identity(amap, ab) && identity(bmap, bb)) {
+      sgemm_batched(count, false, true, m, k, n, dy.data<float>(), n, m * n, b.data<float>(), n, k * n, da.data<float>(), k, m * k);
+    } else {
+      for (int64_t i = 0; i < count; ++i)
+        sgemm(false, true, m, k, n, dy.data<float>() + i * m * n, n, b.data<float>() + bmap[i] * k * n, n,
+              da.data<float>() + amap[i] * m * k, k, true);
+    }
     in_cot[0] = std::move(da).reshaped(a0.shape());
   }
   if (c.wants[1]) {
     Tensor db(DType::Float32, b.shape());
-    for (int64_t i = 0; i < count; ++i)
-      sgemm(true, false, k, n, m, a.data<float>() + amap[i] * m * k, k, dy.data<float>() + i * m * n, n,
-            db.data<float>() + bmap[i] * k * n, n, true);
+    if (identity(amap, ab) && identity(bmap, bb)) {
+      sgemm_batched(count, true, false, k, n, m, a.data<float>(), k, m * k, dy.data<float>(), n, m * n, db.data<float>(), n, k * n);
+    } else {
+      for (int64_t i = 0; i < count; ++i)
+        sgemm(true, false, k, n, m, a.data<float>() + amap[i] * m * k, k, dy.data<float>() + i * m * n, n,
+              db.data<float>() + bmap[i] * k * n, n, true);
+    }
     in_cot[1] = std::move(db).reshaped(b0.shape());
   }
 }
