@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Re-measures every results table of the README, one after the other (never two at once: they
 # share the 2 cores), into build/readme_tables/*.md. Takes about an hour on 2 cores.
-#   scripts/readme_tables.sh [--only memory,zoo,quant,int,qdq]
+#   scripts/readme_tables.sh [--only memory,zoo,quant,int,qdq,mixed]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-only=${2:-memory,zoo,quant,int,qdq}
-[[ ${1:-} == --only ]] || only=memory,zoo,quant,int,qdq
+only=${2:-memory,zoo,quant,int,qdq,mixed}
+[[ ${1:-} == --only ]] || only=memory,zoo,quant,int,qdq,mixed
 out=build/readme_tables
 mkdir -p "$out"
 want() { [[ ",$only," == *",$1,"* ]]; }
@@ -24,4 +24,5 @@ fi
 if want qdq; then
   for r in w8a8 w4a4 w6a6 w4a4-crl; do tools/qdq_ort_eval.sh --recipe "$r" --no-build --out "$out/qdq_$r.json" > "$out/qdq_$r.md" 2>&1 || true; done
 fi
+if want mixed; then tools/mixed_precision_table.py --bits 4 --scorers uniform,lrp,sensitivity > "$out/mixed_precision.md"; fi
 echo "tables in $out"

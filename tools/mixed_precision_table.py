@@ -57,10 +57,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--bits", default="4,6")
+    ap.add_argument("--scorers", default=",".join(SCORERS), help="columns to measure (uniform and lrp are always needed)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "mixed_precision"))
     ap.add_argument("--qvit", default=os.path.join(ROOT, "build", "qvit"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    scorers = [s for s in SCORERS if s in a.scorers.split(",")]
     rows = []
     for name in a.models.split(","):
         model, calib_args, eval_args = MODELS[name]
@@ -70,7 +72,7 @@ def main():
         for bits in [int(b) for b in a.bits.split(",")]:
             for crl in (True, False):
                 row = {"model": name, "bits": bits, "crl": crl}
-                for scorer in SCORERS:
+                for scorer in scorers:
                     tag = f"{name}_w{bits}a{bits}_{'crl' if crl else 'lw'}_{scorer}"
                     base = os.path.join(a.out, tag)
                     if not os.path.exists(base + ".int.json"):
@@ -91,22 +93,23 @@ def main():
                     row[scorer + "_truncations"] = sum(k["truncations"] for k in ev["truncation_per_kernel"])
                 rows.append(row)
                 print(f"{name} w{bits}a{bits} {'crl' if crl else 'lw'}: " +
-                      " ".join(f"{s} {row[s]:.2f}" for s in SCORERS), file=sys.stderr, flush=True)
+                      " ".join(f"{s} {row[s]:.2f}" for s in scorers), file=sys.stderr, flush=True)
     json.dump(rows, open(os.path.join(a.out, "mixed_precision.json"), "w"), indent=1)
-    print("| model | bits | post-LN | float | uniform | LRP | LRP-QViT (+2 blocks) | sensitivity | LRP − uniform | LRP − sensitivity | "
-          "avg bits w / a (LRP) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    names = {"uniform": "uniform", "lrp": "LRP", "lrp-qvit": "LRP-QViT (+2 blocks)", "sensitivity": "sensitivity"}
+    cols = [c for c in SCORERS if c in scorers]
+    print("| model | bits | post-LN | float | " + " | ".join(names[c] for c in cols) +
+          " | LRP − uniform | LRP − sensitivity | avg bits w / a (LRP) |")
+    print("|---" * (len(cols) + 7) + "|")
     for r in rows:
         wb, ab = r["lrp_bits"]
-        print(f"| {r['model']} | {r['bits']} | {'CRL' if r['crl'] else 'layer-wise'} | {r['float']:.2f} | {r['uniform']:.2f} | "
-              f"{r['lrp']:.2f} | {r['lrp-qvit']:.2f} | {r['sensitivity']:.2f} | {r['lrp'] - r['uniform']:+.2f} | "
-              f"{r['lrp'] - r['sensitivity']:+.2f} | {wb:.3f} / {ab:.3f} |")
+        print(f"| {r['model']} | {r['bits']} | {'CRL' if r['crl'] else 'layer-wise'} | {r['float']:.2f} | " +
+              " | ".join(f"{r[c]:.2f}" for c in cols) +
+              f" | {r['lrp'] - r['uniform']:+.2f} | {r['lrp'] - r['sensitivity']:+.2f} | {wb:.3f} / {ab:.3f} |")
     for bits in sorted({r["bits"] for r in rows}):
         sel = [r for r in rows if r["bits"] == bits]
         mean = lambda k: sum(r[k] for r in sel) / len(sel)
-        print(f"| mean | {bits} | both | {mean('float'):.2f} | {mean('uniform'):.2f} | {mean('lrp'):.2f} | {mean('lrp-qvit'):.2f} | "
-              f"{mean('sensitivity'):.2f} | {mean('lrp') - mean('uniform'):+.2f} | {mean('lrp') - mean('sensitivity'):+.2f} | |")
-
+        print(f"| mean | {bits} | both | {mean('float'):.2f} | " + " | ".join(f"{mean(c):.2f}" for c in cols) +
+              f" | {mean('lrp') - mean('uniform'):+.2f} | {mean('lrp') - mean('sensitivity'):+.2f} | |")
 
 if __name__ == "__main__":
     main()
