@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "calib/calibrator.h"
 #include "calib/observers.h"
@@ -120,13 +121,18 @@ std::vector<double> sensitivity_scores(const Graph& g, const LayerInventory& inv
   for (const Tensor& r : reference)
     for (float v : r.values<float>()) power += double{v} * v;
   std::vector<double> scores;
+  Graph probe = g;
   ProgressBar bar("calibrate: sensitivity", static_cast<int64_t>(inv.layers.size()), opt.progress);
   for (size_t li = 0; li < inv.layers.size(); ++li) {
     const InventoryLayer& l = inv.layers[li];
-    Graph q = g;
-    if (l.weight_count > 0) {
-      const int w = q.nodes[static_cast<size_t>(l.node)].inputs[1];
-      Tensor wt = q.constant(w);
+    // One working copy of the graph for all layers: each probe swaps its layer's weight for the
+    // fake-quantized one and puts the float weight back afterwards.
+    Graph& q = probe;
+    std::optional<Tensor> float_weight;
+    const int w = l.weight_count > 0 ? q.nodes[static_cast<size_t>(l.node)].inputs[1] : -1;
+    if (w >= 0) {
+      float_weight = q.constant(w);
+      Tensor wt = *float_weight;
       const int axis = l.kind == "linear" ? 1 : 0;
       const ChannelQuantParams p = quantize_weight_params(wt, axis, opt.sensitivity_bits, ObserverKind::MinMax);
       int64_t outer = 1, inner = 1;
@@ -135,6 +141,14 @@ std::vector<double> sensitivity_scores(const Graph& g, const LayerInventory& inv
       fake_quant_channels(wt.data<float>(), outer, wt.shape()[axis], inner, p);
       q.value(w).constant = std::move(wt);
     }
+    struct Restore {
+      Graph& g;
+      int w;
+      std::optional<Tensor>& t;
+      ~Restore() {
+        if (w >= 0) g.value(w).constant = std::move(t);
+      }
+    } restore{q, w, float_weight};
     FakeQuantTap tap;
     for (int v : l.inputs) {
       const size_t at = static_cast<size_t>(std::find(ranges.values.begin(), ranges.values.end(), v) - ranges.values.begin());
