@@ -3,14 +3,11 @@
 #include <algorithm>
 #include <set>
 
+#include "calib/quant_plan.h"
 #include "report/model_summary.h"
 
 namespace qvit {
 namespace {
-
-bool is_weight_layer(const Graph& g, const Node& n) {
-  return (n.op == "Linear" || n.op == "Conv") && n.inputs.size() > 1 && g.is_constant(n.inputs[1]);
-}
 
 // Walks forward from node `from`'s outputs, not through allocation layers: calls
 // at_layer(node) for each layer reached and at_node(node) for every other node passed.

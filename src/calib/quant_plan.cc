@@ -7,10 +7,11 @@
 
 namespace qvit {
 
-namespace {
 bool is_weight_layer(const Graph& g, const Node& n) {
   return (n.op == "Linear" || n.op == "Conv") && n.inputs.size() > 1 && g.is_constant(n.inputs[1]);
 }
+
+namespace {
 
 // Is `value` a quantized tensor, or pure data movement (Slice/Concat/Reshape/Transpose/Pad…) of
 // quantized tensors only?

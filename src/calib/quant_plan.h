@@ -47,6 +47,8 @@ using AllocatedBitsMap = std::map<std::string, AllocatedBits>;
 // reads (directly or through single-input data movement) its activation width — the widest of
 // its readers' when a point feeds several listed layers (hardware stores it once).
 QuantPlan plan_quantization(const Graph& g, const Recipe& recipe, const AllocatedBitsMap* allocated = nullptr);
+// A Linear or Conv with a constant weight: the layers that get a per-channel weight point.
+bool is_weight_layer(const Graph& g, const Node& n);
 // The activation points (indices into plan.activations) node `node` reads through single-input
 // data movement.
 std::vector<size_t> points_read_by(const Graph& g, const QuantPlan& plan, int node);
