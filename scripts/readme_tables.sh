@@ -24,5 +24,5 @@ fi
 if want qdq; then
   for r in w8a8 w4a4 w6a6 w4a4-crl; do tools/qdq_ort_eval.sh --recipe "$r" --no-build --out "$out/qdq_$r.json" > "$out/qdq_$r.md" 2>&1 || true; done
 fi
-if want mixed; then tools/mixed_precision_table.py --bits 4 --scorers uniform,lrp,sensitivity > "$out/mixed_precision.md"; fi
+if want mixed; then tools/mixed_precision_table.py --bits 4,6 --scorers uniform,lrp,sensitivity > "$out/mixed_precision.md"; fi
 echo "tables in $out"
