@@ -10,5 +10,6 @@ void add_run_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_calibrate_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace qvit::cli

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "kernels/kernel_path.h"
 #include "util/error.h"
 #include "util/limits.h"
 
@@ -31,8 +32,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
   app.add_option("--max-image-mp", max_image_mp, "largest image to decode, in megapixels (checked from its header)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+  std::string kernels;
+  app.add_option("--kernels", kernels,
+                 "integer kernels: auto (the best this CPU runs), ref (the reference kernels), plain, avx2, avx2vnni, "
+                 "avx512; default: QVIT_KERNELS, else auto");
   app.parse_complete_callback([&] {
     if (verbose) spdlog::set_level(spdlog::level::debug);
+    // An unknown or unsupported path is a command-line error, found before any work starts.
+    if (!kernels.empty()) qvit::kernels::select_kernel_path(kernels);
+    else qvit::kernels::active_kernel_path();
     limits.max_tensor_bytes = max_tensor_mb << 20;
     limits.max_image_pixels = max_image_mp * 1'000'000;
     qvit::set_resource_limits(limits);
@@ -42,6 +50,7 @@ int main(int argc, char** argv) {
   qvit::cli::add_calibrate_command(app);
   qvit::cli::add_eval_command(app);
   qvit::cli::add_export_command(app);
+  qvit::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -187,7 +187,9 @@ void check_node(const Graph& g, const Node& node) {
       if (i < spec->min_inputs) fail(node, input_str(i) + " is required");
       continue;
     }
-    if (g.value(v).dtype != DType::Int32)
+    // A QMatMul/QConv weight may be stored at int8 (the loader keeps the file's int8 weights).
+    const bool int8_weight = i == 1 && spec->input1_is_weight && g.is_constant(v) && g.value(v).dtype == DType::Int8;
+    if (g.value(v).dtype != DType::Int32 && !int8_weight)
       fail(node, input_str(i) + " '" + g.value(v).name + "' is " + dtype_name(g.value(v).dtype) + ", not int32");
     // As the kernels require (int_ops.cc): only an empty tensor can have such a dim, and products
     // of them would overflow the size arithmetic.

@@ -1,7 +1,6 @@
 // Kernels of the IntGraph op set (int_ops.h): unpack attributes and Int32 operands, call the
-// reference kernels (kernels/reference), count truncations per node. The one optimized kernel is
-// the matmul: when the operands' actual magnitudes prove the int32 accumulator cannot overflow,
-// a plain (vectorizable, threaded) int32 loop gives exactly the reference's result.
+// kernels (kernels/reference, or the optimized path paired with each), count truncations per
+// node. The linear ops (QMatMul, QConv) and their int8 GEMM are in int_matmul.cc.
 #include "intgraph/int_ops.h"
 
 #include <algorithm>
@@ -10,55 +9,26 @@
 #include <unordered_map>
 
 #include "intgraph/int_graph_check.h"
-#include "kernels/reference/add.h"
-#include "kernels/reference/ibert.h"
-#include "kernels/reference/ilayernorm.h"
-#include "kernels/reference/int32safe_softmax.h"
+#include "intgraph/int_matmul.h"
+#include "intgraph/int_op_util.h"
+#include "kernels/eltwise_kernels.h"
 #include "kernels/reference/log2_attention.h"
-#include "kernels/reference/matmul.h"
-#include "kernels/reference/requantize.h"
-#include "kernels/reference/shiftgelu.h"
-#include "kernels/reference/shiftmax.h"
-#include "util/limits.h"
+#include "kernels/kernel_path.h"
+#include "kernels/softmax_kernels.h"
 #include "util/thread_pool.h"
 
 namespace qvit {
 
 namespace {
 
+using intops::attr32;
+using intops::checked_count;
+using intops::checked_product;
+using intops::i32;
+using intops::stats_for;
 using kernels::Requant;
 using kernels::TruncationStats;
 namespace ref = kernels::ref;
-
-const int32_t* i32(const OpCall& c, size_t i) {
-  const Tensor& t = c.input(i);
-  if (t.dtype() != DType::Int32) c.fail("input " + std::to_string(i) + " must be int32, got " + dtype_name(t.dtype()));
-  return t.data<int32_t>();
-}
-
-int32_t attr32(const OpCall& c, const char* key) {
-  const int64_t v = c.node.attr_int(key);
-  if (v < INT32_MIN || v > INT32_MAX) c.fail(std::string("attribute ") + key + " out of int32 range");
-  return static_cast<int32_t>(v);
-}
-
-int32_t checked_count(const OpCall& c, int64_t n) {
-  if (n > INT32_MAX) c.fail("tensor too large for the int32 reference kernels");
-  return static_cast<int32_t>(n);
-}
-
-// a·b as an int32 count (the reference kernels index their operands in int32), overflow-checked:
-// the dims of an empty tensor can be anything.
-int32_t checked_product(const OpCall& c, int64_t a, int64_t b) {
-  int64_t p = 0;
-  if (__builtin_mul_overflow(a, b, &p) || p > INT32_MAX) c.fail("tensor too large for the int32 reference kernels");
-  return static_cast<int32_t>(p);
-}
-
-TruncationStats* stats_for(const OpCall& c) {
-  auto* s = static_cast<IntRunStats*>(c.context);
-  return s ? &s->per_node[c.node.name] : nullptr;
-}
 
 // The table is an input like any other: checked on every call (the loader checked the file's
 // constants already, but a graph built in code reaches the kernels only through here).
@@ -75,126 +45,6 @@ std::vector<Requant> requants(const OpCall& c, size_t i, int64_t expect) {
 
 ref::ClampRange clamp_range(const OpCall& c) { return {attr32(c, "lo"), attr32(c, "hi")}; }
 
-// max |p[i]|, lost when it is 2^31 (an INT32_MIN element): a clamped maximum would under-state the
-// bound by one and let the plain int32 loop overflow (INT32_MIN · −1).
-kernels::Checked32 max_abs(const int32_t* p, int64_t n) {
-  uint32_t m = 0;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, kernels::magnitude(p[i]));
-  return {static_cast<int32_t>(std::min<uint32_t>(m, static_cast<uint32_t>(INT32_MAX))), m > static_cast<uint32_t>(INT32_MAX)};
-}
-
-// C[m,n] = bias + A[m,k]·B[k,n] in plain int32: the caller has proven no partial sum overflows.
-void matmul_fast(const int32_t* a, const int32_t* b, const int32_t* bias, int32_t* c, int64_t m, int64_t k, int64_t n) {
-  parallel_for(m, std::max<int64_t>(1, 4096 / std::max<int64_t>(k * n / 64, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; ++i) {
-      int32_t* ci = c + i * n;
-      for (int64_t j = 0; j < n; ++j) ci[j] = bias ? bias[j] : 0;
-      for (int64_t t = 0; t < k; ++t) {
-        const int32_t av = a[i * k + t];
-        if (av == 0) continue;
-        const int32_t* bt = b + t * n;
-        for (int64_t j = 0; j < n; ++j) ci[j] += av * bt[j];
-      }
-    }
-  });
-}
-
-void run_matmul(const OpCall& c, const int32_t* a, const int32_t* b, const int32_t* bias, int32_t* y, int64_t m,
-                int64_t k, int64_t n, kernels::Checked32 a_max, kernels::Checked32 b_max, kernels::Checked32 bias_max) {
-  // The reference indexes its operands in int32.
-  checked_product(c, m, k);
-  checked_product(c, k, n);
-  const int32_t mn = checked_product(c, m, n);
-  // Every partial sum is at most |bias| + k·max|a|·max|b| (checked in int32: any overflow of the
-  // bound itself sends the call to the saturating reference).
-  const kernels::Checked32 ab = kernels::sat_mul(a_max.value, b_max.value);
-  const kernels::Checked32 kab = kernels::sat_mul(ab.value, checked_count(c, k));
-  const kernels::Checked32 worst = kernels::sat_add(kab.value, bias_max.value);
-  if (!a_max.lost && !b_max.lost && !bias_max.lost && !ab.lost && !kab.lost && !worst.lost) {
-    matmul_fast(a, b, bias, y, m, k, n);
-    if (auto* s = stats_for(c)) s->add(0, mn);
-  } else {
-    ref::matmul(a, b, bias, y, checked_count(c, m), checked_count(c, k), checked_count(c, n), stats_for(c));
-  }
-}
-
-void op_QMatMul(const OpCall& c, std::vector<Tensor>& out) {
-  const Tensor& a = c.input(0);
-  const Tensor& b = c.input(1);
-  if (a.rank() < 2 || b.rank() < 2) c.fail("operands must have rank >= 2");
-  const int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
-  if (b.dim(-2) != k) c.fail("inner dimensions differ: " + shape_str(a.shape()) + " x " + shape_str(b.shape()));
-  const int64_t count = a.numel() / std::max<int64_t>(checked_product(c, m, k), 1);
-  const bool b_shared = b.rank() == 2;
-  if (!b_shared && b.numel() / std::max<int64_t>(checked_product(c, k, n), 1) != count) c.fail("batch shapes differ");
-  const Tensor* bias = c.optional_input(2);
-  if (bias && bias->numel() != n) c.fail("bias must have N elements");
-  Shape os = a.shape();
-  os.back() = n;
-  out[0] = Tensor(DType::Int32, os, Tensor::Uninitialized{});
-  const int32_t* pa = i32(c, 0);
-  const int32_t* pb = i32(c, 1);
-  const int32_t* pbias = bias ? i32(c, 2) : nullptr;
-  const kernels::Checked32 a_max = max_abs(pa, a.numel()), b_max = max_abs(pb, b.numel());
-  const kernels::Checked32 bias_max = pbias ? max_abs(pbias, n) : kernels::Checked32{0, false};
-  if (b_shared) {
-    run_matmul(c, pa, pb, pbias, out[0].data<int32_t>(), count * m, k, n, a_max, b_max, bias_max);
-    return;
-  }
-  for (int64_t i = 0; i < count; ++i)
-    run_matmul(c, pa + i * m * k, pb + i * k * n, pbias, out[0].data<int32_t>() + i * m * n, m, k, n, a_max, b_max,
-               bias_max);
-}
-
-void op_QConv(const OpCall& c, std::vector<Tensor>& out) {
-  const Tensor& x = c.input(0);
-  const Tensor& w = c.input(1);
-  if (x.rank() != 4 || w.rank() != 4) c.fail("only 2-D convolutions are supported");
-  if (c.node.attr_int("group", 1) != 1) c.fail("grouped convolution is not supported");
-  const auto strides = c.node.attr_ints("strides", {1, 1}), pads = c.node.attr_ints("pads", {0, 0, 0, 0}),
-             dil = c.node.attr_ints("dilations", {1, 1});
-  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-  const int64_t M = w.shape()[0], KH = w.shape()[2], KW = w.shape()[3];
-  if (w.shape()[1] != C) c.fail("weight channels do not match the input");
-  const Tensor* bias = c.optional_input(2);
-  if (bias && bias->numel() != M) c.fail("bias must have one element per output channel (" + std::to_string(M) + ")");
-  // strides/pads/dilations have 2/4/2 values in [1 or 0, 2^16] (check_int_node_attributes), so
-  // these int64 sums and products cannot overflow.
-  const int64_t OH = (H + pads[0] + pads[2] - (dil[0] * (KH - 1) + 1)) / strides[0] + 1;
-  const int64_t OW = (W + pads[1] + pads[3] - (dil[1] * (KW - 1) + 1)) / strides[1] + 1;
-  if (OH <= 0 || OW <= 0) c.fail("kernel larger than padded input");
-  const std::string what = c.node.describe() + ": im2row";
-  const int64_t P = checked_mul(OH, OW, what), kdim = checked_mul(checked_mul(C, KH, what), KW, what);
-  // The im2row scratch is as untrusted as the output: capped before it is allocated.
-  check_tensor_bytes(checked_mul(P, kdim, what), sizeof(int32_t), what + " patches");
-  check_tensor_bytes(checked_mul(P, M, what), sizeof(int32_t), what + " products");
-  out[0] = Tensor(DType::Int32, {N, M, OH, OW}, Tensor::Uninitialized{});
-  const int32_t* px = i32(c, 0);
-  const int32_t* pw = i32(c, 1);
-  // Rows of patches (im2row) so that y[P, M] = patches[P, kdim] · Wᵀ, then transposed to NCHW.
-  std::vector<int32_t> patches(static_cast<size_t>(P * kdim)), wt(static_cast<size_t>(kdim * M)),
-      y(static_cast<size_t>(P * M));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t r = 0; r < kdim; ++r) wt[r * M + m] = pw[m * kdim + r];
-  const kernels::Checked32 w_max = max_abs(pw, w.numel()), bias_max = bias ? max_abs(i32(c, 2), M) : kernels::Checked32{0, false};
-  for (int64_t n = 0; n < N; ++n) {
-    for (int64_t oh = 0; oh < OH; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow)
-        for (int64_t ci = 0; ci < C; ++ci)
-          for (int64_t kh = 0; kh < KH; ++kh)
-            for (int64_t kw = 0; kw < KW; ++kw) {
-              const int64_t ih = oh * strides[0] - pads[0] + kh * dil[0], iw = ow * strides[1] - pads[1] + kw * dil[1];
-              patches[(oh * OW + ow) * kdim + (ci * KH + kh) * KW + kw] =
-                  (ih >= 0 && ih < H && iw >= 0 && iw < W) ? px[((n * C + ci) * H + ih) * W + iw] : 0;
-            }
-    run_matmul(c, patches.data(), wt.data(), bias ? i32(c, 2) : nullptr, y.data(), P, kdim, M,
-               max_abs(patches.data(), P * kdim), w_max, bias_max);
-    int32_t* py = out[0].data<int32_t>() + n * M * P;
-    for (int64_t p = 0; p < P; ++p)
-      for (int64_t m = 0; m < M; ++m) py[m * P + p] = y[p * M + m];
-  }
-}
-
 void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   const int32_t* px = i32(c, 0);
@@ -205,7 +55,7 @@ void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
   if (x.numel() == 0) return;  // (before products of an empty tensor's possibly huge dims)
   checked_count(c, x.numel());  // the kernels index rows · channels in int32
   if (rq.size() == 1) {
-    ref::requantize(px, py, checked_count(c, x.numel()), rq[0], range, stats_for(c));
+    kernels::requantize(px, py, checked_count(c, x.numel()), rq[0], range, stats_for(c));
     return;
   }
   if (x.rank() < 1) c.fail("a per-channel requantizer needs an input with a channel axis");
@@ -215,7 +65,7 @@ void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
   int64_t inner = 1;
   for (int a = axis + 1; a < x.rank(); ++a) inner *= x.shape()[a];
   if (inner == 1) {
-    ref::requantize_per_channel(px, py, checked_count(c, x.numel() / channels), checked_count(c, channels), rq.data(),
+    kernels::requantize_per_channel(px, py, checked_count(c, x.numel() / channels), checked_count(c, channels), rq.data(),
                                 range, stats_for(c));
     return;
   }
@@ -224,7 +74,7 @@ void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t ch = 0; ch < channels; ++ch) {
       const int64_t off = (o * channels + ch) * inner;
-      ref::requantize(px + off, py + off, checked_count(c, inner), rq[ch], range, stats_for(c));
+      kernels::requantize(px + off, py + off, checked_count(c, inner), rq[ch], range, stats_for(c));
     }
 }
 
@@ -235,7 +85,7 @@ void op_QAdd(const OpCall& c, std::vector<Tensor>& out) {
   const std::vector<Requant> rq = requants(c, 2, 2);
   ref::AddParams p{rq[0], rq[1], attr32(c, "shift"), clamp_range(c)};
   out[0] = Tensor(DType::Int32, a.shape(), Tensor::Uninitialized{});
-  ref::add(i32(c, 0), checked_count(c, a.numel()), i32(c, 1), checked_count(c, b.numel()), out[0].data<int32_t>(), p,
+  kernels::add(i32(c, 0), checked_count(c, a.numel()), i32(c, 1), checked_count(c, b.numel()), out[0].data<int32_t>(), p,
            stats_for(c));
 }
 
@@ -258,21 +108,21 @@ ref::IExpParams iexp_params(const OpCall& c) {
 void op_QShiftmax(const OpCall& c, std::vector<Tensor>& out) {
   ref::ShiftmaxParams p{{attr32(c, "i0"), attr32(c, "n")}, {ref::ProbFormat::kUniform, attr32(c, "out_bits")}};
   rows_op(c, out, [&](const int32_t* x, int32_t* y, int32_t rows, int32_t cols, TruncationStats* s) {
-    ref::shiftmax(x, y, rows, cols, p, s);
+    kernels::shiftmax(x, y, rows, cols, p, s);
   });
 }
 
 void op_QIBertSoftmax(const OpCall& c, std::vector<Tensor>& out) {
   ref::IBertSoftmaxParams p{iexp_params(c), {ref::ProbFormat::kUniform, attr32(c, "out_bits")}};
   rows_op(c, out, [&](const int32_t* x, int32_t* y, int32_t rows, int32_t cols, TruncationStats* s) {
-    ref::ibert_softmax(x, y, rows, cols, p, s);
+    kernels::ibert_softmax(x, y, rows, cols, p, s);
   });
 }
 
 void op_QInt32SafeSoftmax(const OpCall& c, std::vector<Tensor>& out) {
   ref::Int32SafeSoftmaxParams p{iexp_params(c), attr32(c, "m_star")};
   rows_op(c, out, [&](const int32_t* x, int32_t* y, int32_t rows, int32_t cols, TruncationStats* s) {
-    ref::int32safe_softmax(x, y, rows, cols, p, s);
+    kernels::int32safe_softmax(x, y, rows, cols, p, s);
   });
 }
 
@@ -280,14 +130,14 @@ void op_QShiftGelu(const OpCall& c, std::vector<Tensor>& out) {
   ref::ShiftGeluParams p{{attr32(c, "i0"), attr32(c, "n")}, attr32(c, "sigmoid_bits")};
   const Tensor& x = c.input(0);
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
-  ref::shiftgelu(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), p, stats_for(c));
+  kernels::shiftgelu(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), p, stats_for(c));
 }
 
 void op_QIBertGelu(const OpCall& c, std::vector<Tensor>& out) {
   ref::IBertGeluParams p{{attr32(c, "clip"), attr32(c, "one"), attr32(c, "shift")}, attr32(c, "one_shifted")};
   const Tensor& x = c.input(0);
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
-  ref::ibert_gelu(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), p, stats_for(c));
+  kernels::ibert_gelu(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), p, stats_for(c));
 }
 
 void op_QLayerNorm(const OpCall& c, std::vector<Tensor>& out) {
@@ -305,7 +155,7 @@ void op_QLayerNorm(const OpCall& c, std::vector<Tensor>& out) {
   p.beta.assign(i32(c, 2), i32(c, 2) + channels);
   p.rq = requants(c, 3, channels);
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
-  ref::ilayernorm(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel() / channels), p, stats_for(c));
+  kernels::ilayernorm(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel() / channels), p, stats_for(c));
 }
 
 void op_QLog2Codes(const OpCall& c, std::vector<Tensor>& out) {
@@ -313,7 +163,7 @@ void op_QLog2Codes(const OpCall& c, std::vector<Tensor>& out) {
   const std::vector<Requant> rq = requants(c, 1, 1);
   const int32_t n = checked_count(c, x.numel());
   std::vector<int32_t> scaled(static_cast<size_t>(n));
-  ref::requantize(i32(c, 0), scaled.data(), n, rq[0], {0, INT32_MAX}, stats_for(c));
+  kernels::requantize(i32(c, 0), scaled.data(), n, rq[0], {0, INT32_MAX}, stats_for(c));
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
   ref::probs_to_log2_codes(scaled.data(), out[0].data<int32_t>(), n, attr32(c, "frac_bits"), attr32(c, "code_bits"));
 }
@@ -334,9 +184,18 @@ void op_QLog2MatMul(const OpCall& c, std::vector<Tensor>& out) {
   out[0] = Tensor(DType::Int32, os, Tensor::Uninitialized{});
   const int32_t* pa = i32(c, 0);
   const int32_t* pv = i32(c, 1);
-  for (int64_t i = 0; i < count; ++i)
-    ref::log2_matmul(pa + i * m * k, pv + i * k * n, out[0].data<int32_t>() + i * m * n, checked_count(c, m),
-                     checked_count(c, k), checked_count(c, n), p, stats_for(c));
+  // Per image and head in parallel (the reference kernel on each), counts summed in order after.
+  std::vector<TruncationStats> per(static_cast<size_t>(count));
+  const int32_t m32 = checked_count(c, m), k32 = checked_count(c, k), n32 = checked_count(c, n);
+  int32_t* py = out[0].data<int32_t>();
+  const bool ref_path = kernels::active_kernel_path() == kernels::KernelPath::Ref;
+  auto products = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) ref::log2_matmul(pa + i * m * k, pv + i * k * n, py + i * m * n, m32, k32, n32, p, &per[i]);
+  };
+  if (ref_path) products(0, count);
+  else parallel_for(count, 1, products);
+  if (auto* s = stats_for(c))
+    for (const auto& t : per) s->add(t);
 }
 
 // Rounded integer mean over `axes` (ReduceMean semantics; GlobalAveragePool lowers to it).
@@ -387,7 +246,7 @@ void op_QClamp(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   const ref::ClampRange range = clamp_range(c);
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
-  ref::clamp_codes(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), range);
+  kernels::clamp_codes(i32(c, 0), out[0].data<int32_t>(), checked_count(c, x.numel()), range);
 }
 
 // x · c, c int32 repeating over x's leading elements (sign flips, small integer factors).
@@ -396,7 +255,7 @@ void op_QMulConst(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& k = c.input(1);
   if (k.dtype() != DType::Int32 || k.numel() == 0 || x.numel() % k.numel() != 0) c.fail("constant must repeat over the input");
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
-  ref::mul_const(i32(c, 0), checked_count(c, x.numel()), k.data<int32_t>(), checked_count(c, k.numel()),
+  kernels::mul_const(i32(c, 0), checked_count(c, x.numel()), k.data<int32_t>(), checked_count(c, k.numel()),
                  out[0].data<int32_t>(), stats_for(c));
 }
 

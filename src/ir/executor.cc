@@ -50,7 +50,7 @@ bool is_pure_reshape(const Graph& g, const Node& node) {
 
 }  // namespace
 
-Executor::Executor(const Graph& g, OpLookup lookup) : graph_(g) {
+Executor::Executor(const Graph& g, OpLookup lookup, PrepareFn prepare) : graph_(g) {
   keep_large_buffers_in_heap();
   kernels_.reserve(g.nodes.size());
   for (const Node& node : g.nodes) {
@@ -64,6 +64,8 @@ Executor::Executor(const Graph& g, OpLookup lookup) : graph_(g) {
     plain_.inputs.push_back(node.inputs);
     plain_.outputs.push_back(node.outputs);
   }
+  if (prepare)
+    for (size_t n = 0; n < g.nodes.size(); ++n) plain_.prepared[n] = prepare(g, g.nodes[n]);
   if (packed_gemm_available()) {
     for (size_t n = 0; n < g.nodes.size(); ++n) {
       const Node& node = g.nodes[n];

@@ -24,7 +24,10 @@ class Executor {
  public:
   // `lookup` maps op types to kernels: the float op set by default; the integer runtime passes its
   // own (which falls back to the float set's data-movement ops).
-  explicit Executor(const Graph& g, OpLookup lookup = find_op);
+  // `prepare`, when given, is asked once per node for data its kernel reads on every run
+  // (OpCall::prepared): the integer runtime packs its int8 weights there.
+  using PrepareFn = std::shared_ptr<const void> (*)(const Graph& g, const Node& node);
+  explicit Executor(const Graph& g, OpLookup lookup = find_op, PrepareFn prepare = nullptr);
 
   // Runs the graph on `inputs` (one per graph input, in order); returns the graph outputs.
   // `context` reaches every kernel as OpCall::context.

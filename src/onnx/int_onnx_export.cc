@@ -42,11 +42,11 @@ Tensor unpack_int4(const Tensor& packed, const Shape& shape, const std::string& 
   // The shape is the metadata's: compared with the bytes present before anything is allocated.
   if (packed.numel() != shape_numel(shape) / 2 + shape_numel(shape) % 2)
     throw Error(where + ": packed int4 weight holds " + std::to_string(packed.numel()) + " bytes for shape " + shape_str(shape));
-  Tensor t(DType::Int32, shape);
+  Tensor t(DType::Int8, shape);
   const uint8_t* p = packed.data<uint8_t>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     const int32_t nibble = (p[i / 2] >> (4 * (i % 2))) & 0xF;
-    t.data<int32_t>()[i] = nibble >= 8 ? nibble - 16 : nibble;
+    t.data<int8_t>()[i] = static_cast<int8_t>(nibble >= 8 ? nibble - 16 : nibble);
   }
   return t;
 }
@@ -60,7 +60,8 @@ std::set<int> weight_constants(const Graph& g) {
       const int v = node.inputs[i];
       if (!g.is_constant(v)) continue;
       const bool weight_slot = i == 1 && spec && spec->input1_is_weight;
-      (weight_slot && g.constant(v).dtype() == DType::Int32 ? weights : other).insert(v);
+      const DType t = g.constant(v).dtype();
+      (weight_slot && (t == DType::Int32 || t == DType::Int8) ? weights : other).insert(v);
     }
   }
   for (int v : other) weights.erase(v);
@@ -80,7 +81,7 @@ void build_graph_proto(const Graph& g, onnx::ModelProto& m) {
   std::set<int> written;
   auto write_constant = [&](int id) {
     if (!written.insert(id).second) return;
-    const Tensor& t = g.constant(id);
+    const Tensor t = g.constant(id).dtype() == DType::Int8 ? g.constant(id).cast(DType::Int32) : g.constant(id);
     auto* init = gp->add_initializer();
     if (weights.count(id) && all_within(t, -8, 7)) {
       tensor_to_proto(pack_int4(t), vname[id], init);
@@ -139,7 +140,7 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& path) {
       if (t.dtype() != DType::UInt8) throw Error(where + ": a packed int4 weight must be uint8");
       t = unpack_int4(t, int4.at(init.name()), where);
     } else if (t.dtype() == DType::Int8) {
-      t = t.cast(DType::Int32);
+      // Kept at int8 (a quarter of the memory) when it is a QMatMul/QConv weight; see below.
     } else if (t.dtype() != DType::Int32 && t.dtype() != DType::Int64) {
       throw Error(where + ": element type " + dtype_name(t.dtype()) + " has no place in an integer model");
     }
@@ -206,6 +207,19 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& path) {
     g.outputs.push_back(id);
   }
   g.rebuild_index();
+  // int8 (and unpacked int4) initializers stay int8 where they are only a QMatMul/QConv weight,
+  // which the runtime reads at that width; anywhere else they are int32 like every other tensor.
+  const std::set<int> weights = weight_constants(g);
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    Value& val = g.values[v];
+    if (!val.constant || val.constant->dtype() != DType::Int8) continue;
+    if (weights.count(static_cast<int>(v))) {
+      val.dtype = DType::Int8;
+    } else {
+      val.constant = val.constant->cast(DType::Int32);
+      val.dtype = DType::Int32;
+    }
+  }
   return g;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "intgraph/int_matmul.h"
 #include "runtime/batch_padding.h"
 #include "runtime/reparameterized_graph.h"
 
@@ -36,7 +37,7 @@ IntModel::IntModel(const std::string& model_path, const CalibrationResult& calib
   const Graph g = load_reparameterized(model_path, calib, batch_size, allow_other_model);
   model_batch_ = g.value(g.inputs.at(0)).shape.at(0);
   lowered_ = lower_to_integer(g, calib, options);
-  exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op);
+  prepare();
 }
 
 IntModel::IntModel(LoweredModel lowered) : lowered_(std::move(lowered)) {
@@ -55,10 +56,16 @@ IntModel::IntModel(LoweredModel lowered) : lowered_(std::move(lowered)) {
   for (const auto& o : lowered_.outputs)
     if (o.scales.empty()) throw Error(source + ": an output has no scales");
   batch_ = model_batch_ = s[0];
-  exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op);
+  prepare();
 }
 
 IntModel::~IntModel() = default;
+
+// int8 weights stored as int8, then packed once for the active kernel path's GEMM.
+void IntModel::prepare() {
+  narrow_linear_weights(lowered_.graph);
+  exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op, prepare_int_node);
+}
 
 Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
   return run_in_chunks(images, model_batch_, [&](const Tensor& chunk, int64_t valid) {

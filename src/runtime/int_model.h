@@ -45,6 +45,7 @@ class IntModel {
   int64_t model_batch_ = 0;  // the graph's batch: batch_, or the model's own fixed batch
   std::unique_ptr<IntRunStats> zero_row_stats_;  // per node, what one zero-padded row counts
 
+  void prepare();
   void subtract_padding_rows(IntRunStats& stats, int64_t padded_rows);
 };
 
