@@ -112,12 +112,6 @@ bool gemm_with_offsets(const uint8_t* a8, int64_t m, int64_t k, int32_t a_off, c
   return true;
 }
 
-// v − offset as uint8 (the caller checked the range).
-void to_uint8(const int32_t* v, int64_t n, int32_t offset, uint8_t* out) {
-  parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = static_cast<uint8_t>(v[i] - offset);
-  });
-}
 
 // The reference's partial sums stay in int32 (so its result is the exact sum, untruncated).
 bool reference_exact(int64_t k, Range a, Range b, kernels::Checked32 bias_max) {
@@ -141,39 +135,79 @@ void matmul_int32(const int32_t* a, const int32_t* b, const int32_t* bias, int32
   });
 }
 
-// One GEMM-shaped product y[rows, n] = bias + A[rows, k]·B[k, n]: B packed in `prepared`, or
-// row-major values from `b_values()` (called only when needed: a narrowed int8 weight is widened
-// only for the paths that read values). A's and B's ranges cover the operands.
-void linear(const OpCall& c, const int32_t* a, int64_t rows, int64_t k, Range a_range,
-            const std::function<const int32_t*()>& b_values, int64_t n, Range b_range, const PreparedB* prepared,
-            const int32_t* bias, kernels::Checked32 bias_max, int32_t* y) {
+// One matrix operand as it arrives: int32 values, or uint8 codes (value = code + offset; the
+// runtime's storage plan, int_storage.h) whose range is then [offset, offset + 255].
+struct Operand {
+  const int32_t* values = nullptr;
+  const int8_t* narrow = nullptr;  // an int8 weight (runtime/int_model.cc keeps them at int8)
+  const uint8_t* codes = nullptr;
+  int32_t offset = 0;
+  Range range;
+};
+
+// The operand's int32 values (codes widened into `scratch`, n elements).
+const int32_t* values_of(const Operand& x, int64_t n, std::vector<int32_t>& scratch) {
+  if (x.values) return x.values;
+  scratch.resize(static_cast<size_t>(n));
+  if (x.narrow) {
+    for (int64_t i = 0; i < n; ++i) scratch[i] = x.narrow[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) scratch[i] = x.codes[i] + x.offset;
+  }
+  return scratch.data();
+}
+
+// One GEMM-shaped product y[rows, n] = bias + A[rows, k]·B[k, n]: B packed in `prepared`, or the
+// operand `b` (row-major). A's and B's ranges cover the operands.
+void linear(const OpCall& c, const Operand& a, int64_t rows, int64_t k, const Operand& b, int64_t n,
+            const PreparedB* prepared, const int32_t* bias, kernels::Checked32 bias_max, int32_t* y) {
   const KernelPath path = kernels::active_kernel_path();
   kernels::TruncationStats* stats = stats_for(c);
-  if (path != KernelPath::Ref && reference_exact(k, a_range, b_range, bias_max)) {
-    if (a_range.fits_256() && b_range.fits_256()) {
-      std::vector<uint8_t> a8(static_cast<size_t>(rows * k));
-      to_uint8(a, rows * k, a_range.uint8_offset(), a8.data());
+  const Range b_range = prepared ? prepared->range : b.range;
+  std::vector<int32_t> a_wide, b_wide;
+  if (path != KernelPath::Ref && reference_exact(k, a.range, b_range, bias_max)) {
+    if (a.range.fits_256() && b_range.fits_256()) {
+      // A as uint8 codes: as stored, or v − min(A).
+      std::vector<uint8_t> a8;
+      const uint8_t* a_codes = a.codes;
+      const int32_t a_off = a.codes ? a.offset : a.range.uint8_offset();
+      if (!a_codes) {
+        a8.resize(static_cast<size_t>(rows * k));
+        intops::to_uint8_codes(a.values, rows * k, a_off, a8.data());
+        a_codes = a8.data();
+      }
       bool done = false;
       if (prepared && prepared->packed.path == path) {
-        done = gemm_with_offsets(a8.data(), rows, k, a_range.uint8_offset(), prepared->packed, 0, bias, y);
+        done = gemm_with_offsets(a_codes, rows, k, a_off, prepared->packed, 0, bias, y);
       } else {
-        const int32_t* b = b_values();
-        const int32_t b_off = b_range.int8_offset();
+        // B as int8: codes − 128 (offset + 128), or v − b_off.
         std::vector<int8_t> b8(static_cast<size_t>(k * n));
-        for (int64_t i = 0; i < k * n; ++i) b8[i] = static_cast<int8_t>(b[i] - b_off);
-        done = gemm_with_offsets(a8.data(), rows, k, a_range.uint8_offset(), kernels::pack_s8(b8.data(), n, 1, k, n, path),
-                                 b_off, bias, y);
+        int8_t* dst = b8.data();
+        const int64_t count = k * n;
+        int32_t b_off = 0;
+        if (b.codes) {
+          b_off = b.offset + 128;
+          const uint8_t* src = b.codes;
+          for (int64_t i = 0; i < count; ++i) dst[i] = static_cast<int8_t>(src[i] ^ 0x80);  // code − 128
+        } else {
+          const int32_t* bv = values_of(b, count, b_wide);
+          b_off = b_range.int8_offset();
+          const int32_t off = b_off;
+          for (int64_t i = 0; i < count; ++i) dst[i] = static_cast<int8_t>(bv[i] - off);
+        }
+        done = gemm_with_offsets(a_codes, rows, k, a_off, kernels::pack_s8(b8.data(), n, 1, k, n, path), b_off, bias, y);
       }
       if (done) {
         if (stats) stats->add(0, checked_product(c, rows, n));
         return;
       }
     }
-    matmul_int32(a, b_values(), bias, y, rows, k, n);
+    matmul_int32(values_of(a, rows * k, a_wide), values_of(b, k * n, b_wide), bias, y, rows, k, n);
     if (stats) stats->add(0, checked_product(c, rows, n));
     return;
   }
-  ref::matmul(a, b_values(), bias, y, checked_count(c, rows), checked_count(c, k), checked_count(c, n), stats);
+  ref::matmul(values_of(a, rows * k, a_wide), values_of(b, k * n, b_wide), bias, y, checked_count(c, rows),
+              checked_count(c, k), checked_count(c, n), stats);
 }
 
 Range int8_range(const int8_t* p, int64_t n) {
@@ -182,9 +216,35 @@ Range int8_range(const int8_t* p, int64_t n) {
   return r;
 }
 
-// The range of an int32 tensor, or of a narrowed int8 weight.
-Range range_of(const Tensor& t) {
-  return t.dtype() == DType::Int8 ? int8_range(t.data<int8_t>(), t.numel()) : value_range(t.data<int32_t>(), t.numel());
+// Input i of a QMatMul as an operand: int32 (range scanned), int8 (a narrowed weight, widened),
+// or uint8 codes at the offset the storage plan gave it (range known without a scan).
+Operand operand(const OpCall& c, size_t i) {
+  const Tensor& t = c.input(i);
+  const auto* prep = static_cast<const IntNodePrep*>(c.prepared);
+  Operand x;
+  if (t.dtype() == DType::UInt8) {
+    if (!prep || !prep->input_offset[i]) c.fail("input " + std::to_string(i) + " is uint8 codes without a storage plan");
+    x.codes = t.data<uint8_t>();
+    x.offset = *prep->input_offset[i];
+    x.range = {x.offset, x.offset + 255, t.numel() == 0};
+    return x;
+  }
+  if (t.dtype() == DType::Int8) {
+    x.narrow = t.data<int8_t>();
+    x.range = int8_range(x.narrow, t.numel());
+    return x;
+  }
+  x.values = intops::i32(c, i);
+  x.range = value_range(x.values, t.numel());
+  return x;
+}
+
+Operand slice(const Operand& x, int64_t begin) {
+  Operand s = x;
+  if (s.values) s.values += begin;
+  if (s.narrow) s.narrow += begin;
+  if (s.codes) s.codes += begin;
+  return s;
 }
 
 }  // namespace
@@ -205,35 +265,35 @@ void op_QMatMul(const OpCall& c, std::vector<Tensor>& out) {
   Shape os = a.shape();
   os.back() = n;
   out[0] = Tensor(DType::Int32, os, Tensor::Uninitialized{});
-  const int32_t* pa = i32(c, 0);
-  std::vector<int32_t> b_wide;
-  const int32_t* pb = nullptr;
-  auto b_values = [&]() -> const int32_t* {
-    if (!pb) pb = intops::i32_values(c, 1, b_wide);
-    return pb;
-  };
-  const int32_t* pbias = bias ? i32(c, 2) : nullptr;
+  const auto* prep = static_cast<const IntNodePrep*>(c.prepared);
+  const auto* packed = prep ? static_cast<const PreparedB*>(prep->weights.get()) : nullptr;
+  const Operand pa = operand(c, 0);
+  Operand pb;
+  if (packed) {
+    // A packed weight's values are read only when a fallback needs them: no range scan.
+    if (b.dtype() == DType::Int8) pb.narrow = b.data<int8_t>();
+    else pb.values = intops::i32(c, 1);
+    pb.range = packed->range;
+  } else {
+    pb = operand(c, 1);
+  }
+  const int32_t* pbias = bias ? intops::i32(c, 2) : nullptr;
   const kernels::Checked32 bias_max = pbias ? max_abs(pbias, n) : kernels::Checked32{0, false};
-  const auto* prepared = static_cast<const PreparedB*>(c.prepared);
-  const Range a_range = range_of(a);
-  const Range b_range = prepared ? prepared->range : range_of(b);
   int32_t* py = out[0].data<int32_t>();
   if (b_shared) {
     checked_product(c, count, m);
-    linear(c, pa, count * m, k, a_range, b_values, n, b_range, prepared, pbias, bias_max, py);
+    linear(c, pa, count * m, k, pb, n, packed, pbias, bias_max, py);
     return;
   }
   // Batched products (attention: Q·Kᵀ, P·V per image and head): in parallel over the batch, each
   // product on one thread (nested parallel_for runs serially). Truncation counts per product are
   // summed into one counter afterwards, in order.
   std::vector<kernels::TruncationStats> per(static_cast<size_t>(count));
-  b_values();  // (widened once, before the threads)
   parallel_for(count, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       IntRunStats one;
-      OpCall sub{c.node, c.in, c.opset, nullptr, c.context ? &one : nullptr};
-      const int32_t* bi = pb + i * k * n;
-      linear(sub, pa + i * m * k, m, k, a_range, [bi] { return bi; }, n, b_range, nullptr, pbias, bias_max, py + i * m * n);
+      OpCall sub{c.node, c.in, c.opset, c.prepared, c.context ? &one : nullptr};
+      linear(sub, slice(pa, i * m * k), m, k, slice(pb, i * k * n), n, nullptr, pbias, bias_max, py + i * m * n);
       if (c.context) per[i] = one.per_node[c.node.name];
     }
   });
@@ -272,8 +332,11 @@ void op_QConv(const OpCall& c, std::vector<Tensor>& out) {
       y(static_cast<size_t>(P * M));
   for (int64_t m = 0; m < M; ++m)
     for (int64_t r = 0; r < kdim; ++r) wt[r * M + m] = pw[m * kdim + r];
-  const auto* prepared = static_cast<const PreparedB*>(c.prepared);
-  const Range w_range = prepared ? prepared->range : range_of(w);
+  const auto* prep = static_cast<const IntNodePrep*>(c.prepared);
+  const auto* packed = prep ? static_cast<const PreparedB*>(prep->weights.get()) : nullptr;
+  Operand wt_operand;
+  wt_operand.values = wt.data();
+  wt_operand.range = packed ? packed->range : value_range(wt.data(), kdim * M);
   const kernels::Checked32 bias_max = bias ? max_abs(i32(c, 2), M) : kernels::Checked32{0, false};
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t oh = 0; oh < OH; ++oh)
@@ -285,16 +348,17 @@ void op_QConv(const OpCall& c, std::vector<Tensor>& out) {
               patches[(oh * OW + ow) * kdim + (ci * KH + kh) * KW + kw] =
                   (ih >= 0 && ih < H && iw >= 0 && iw < W) ? px[((n * C + ci) * H + ih) * W + iw] : 0;
             }
-    const int32_t* pwt = wt.data();
-    linear(c, patches.data(), P, kdim, value_range(patches.data(), P * kdim), [pwt] { return pwt; }, M, w_range, prepared, bias ? i32(c, 2) : nullptr, bias_max,
-           y.data());
+    Operand a;
+    a.values = patches.data();
+    a.range = value_range(patches.data(), P * kdim);
+    linear(c, a, P, kdim, wt_operand, M, packed, bias ? i32(c, 2) : nullptr, bias_max, y.data());
     int32_t* py = out[0].data<int32_t>() + n * M * P;
     for (int64_t p = 0; p < P; ++p)
       for (int64_t m = 0; m < M; ++m) py[m * P + p] = y[p * M + m];
   }
 }
 
-std::shared_ptr<const void> prepare_int_node(const Graph& g, const Node& node) {
+std::shared_ptr<const void> pack_linear_weights(const Graph& g, const Node& node) {
   if (node.inputs.size() < 2 || !g.is_constant(node.inputs[1])) return nullptr;
   const Tensor& b = g.constant(node.inputs[1]);
   if (b.dtype() != DType::Int32 && b.dtype() != DType::Int8) return nullptr;
@@ -305,6 +369,29 @@ std::shared_ptr<const void> prepare_int_node(const Graph& g, const Node& node) {
     return pack_constant_b(b, 1, kdim, kdim, b.shape()[0]);
   }
   return nullptr;
+}
+
+std::shared_ptr<const void> prepare_int_node(const Graph& g, const Node& node, const CodeStorage& plan) {
+  auto prep = std::make_shared<IntNodePrep>();
+  bool any = false;
+  if (node.outputs.size() == 1 && static_cast<size_t>(node.outputs[0]) < plan.size() && plan[node.outputs[0]] &&
+      node.op != "QMatMul" && is_int_compute_op(node.op)) {
+    prep->output_offset = plan[node.outputs[0]];
+    any = true;
+  }
+  if (node.op == "QMatMul")
+    for (size_t i = 0; i < 2 && i < node.inputs.size(); ++i)
+      if (node.inputs[i] >= 0 && static_cast<size_t>(node.inputs[i]) < plan.size() && plan[node.inputs[i]]) {
+        prep->input_offset[i] = plan[node.inputs[i]];
+        any = true;
+      }
+  prep->weights = pack_linear_weights(g, node);
+  any = any || prep->weights;
+  return any ? prep : nullptr;
+}
+
+Executor::PrepareFn int_node_preparer(CodeStorage plan) {
+  return [plan = std::move(plan)](const Graph& g, const Node& n) { return prepare_int_node(g, n, plan); };
 }
 
 bool narrow_linear_weights(Graph& g) {

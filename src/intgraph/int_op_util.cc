@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "util/thread_pool.h"
+
 namespace qvit::intops {
 
 const int32_t* i32(const OpCall& c, size_t i) {
@@ -16,6 +18,18 @@ const int32_t* i32_values(const OpCall& c, size_t i, std::vector<int32_t>& scrat
   if (t.dtype() != DType::Int8) return i32(c, i);
   scratch.assign(t.data<int8_t>(), t.data<int8_t>() + t.numel());
   return scratch.data();
+}
+
+namespace {
+// A plain function: its pointers are locals, so the compiler vectorizes the loop (through a
+// lambda's captures it reloads them after every byte store, which may alias anything).
+void narrow_range(const int32_t* v, int64_t begin, int64_t end, int32_t offset, uint8_t* dst) {
+  for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<uint8_t>(v[i] - offset);
+}
+}  // namespace
+
+void to_uint8_codes(const int32_t* v, int64_t n, int32_t offset, uint8_t* dst) {
+  parallel_for(n, 1 << 16, [=](int64_t b, int64_t e) { narrow_range(v, b, e, offset, dst); });
 }
 
 int32_t attr32(const OpCall& c, const char* key) {

@@ -14,6 +14,9 @@ const int32_t* i32(const OpCall& c, size_t i);  // input i, which must be int32
 // Input i as int32 values: its own data, or an int8 tensor (the runtime's narrowed weights,
 // runtime/int_model.cc) widened into `scratch`.
 const int32_t* i32_values(const OpCall& c, size_t i, std::vector<int32_t>& scratch);
+// dst[i] = v[i] − offset as uint8, in parallel (the caller knows every v[i] − offset is in
+// [0, 255]).
+void to_uint8_codes(const int32_t* v, int64_t n, int32_t offset, uint8_t* dst);
 int32_t attr32(const OpCall& c, const char* key);
 int32_t checked_count(const OpCall& c, int64_t n);
 // a·b as an int32 count, overflow-checked: the dims of an empty tensor can be anything.

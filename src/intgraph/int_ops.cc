@@ -45,10 +45,51 @@ std::vector<Requant> requants(const OpCall& c, size_t i, int64_t expect) {
 
 ref::ClampRange clamp_range(const OpCall& c) { return {attr32(c, "lo"), attr32(c, "hi")}; }
 
+// QRequantize straight to uint8 codes (the storage plan's output): rows of channels requantized
+// in chunks into a small int32 buffer that stays in cache, then narrowed, so the int32 tensor is
+// never written out. The same kernels on the same rows, so the same results and counts.
+bool requantize_to_codes(const OpCall& c, const Tensor& x, const std::vector<Requant>& rq, ref::ClampRange range,
+                         std::vector<Tensor>& out) {
+  const auto* prep = static_cast<const IntNodePrep*>(c.prepared);
+  if (!prep || !prep->output_offset || x.numel() == 0 || x.rank() < 1) return false;
+  const int64_t channels = x.dim(-1);
+  if (rq.size() != 1 && (channels != static_cast<int64_t>(rq.size()) ||
+                         normalize_axis(c, c.node.attr_int("axis", -1), x.rank()) != x.rank() - 1))
+    return false;
+  const int64_t rows = x.numel() / std::max<int64_t>(channels, 1);
+  const int64_t rows_per_chunk = std::max<int64_t>(1, 4096 / std::max<int64_t>(channels, 1));
+  const int64_t chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
+  const int32_t* px = i32(c, 0);
+  out[0] = Tensor(DType::UInt8, x.shape(), Tensor::Uninitialized{});
+  uint8_t* codes = out[0].data<uint8_t>();
+  const int32_t offset = *prep->output_offset;
+  std::vector<TruncationStats> per(static_cast<size_t>(chunks));
+  const bool counting = stats_for(c) != nullptr;
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<int32_t> buf(static_cast<size_t>(rows_per_chunk * channels));
+    for (int64_t k = c0; k < c1; ++k) {
+      const int64_t r0 = k * rows_per_chunk, nr = std::min(rows_per_chunk, rows - r0);
+      const int32_t n = static_cast<int32_t>(nr * channels);
+      TruncationStats* st = counting ? &per[k] : nullptr;
+      if (rq.size() == 1) kernels::requantize(px + r0 * channels, buf.data(), n, rq[0], range, st);
+      else kernels::requantize_per_channel(px + r0 * channels, buf.data(), static_cast<int32_t>(nr),
+                                           static_cast<int32_t>(channels), rq.data(), range, st);
+      intops::to_uint8_codes(buf.data(), n, offset, codes + r0 * channels);
+    }
+  });
+  if (auto* s = stats_for(c)) {
+    // One call of the reference counts rows·channels elements; so do the chunks together.
+    for (const auto& t : per) s->add(t);
+  }
+  return true;
+}
+
 void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   const int32_t* px = i32(c, 0);
   const std::vector<Requant> rq = requants(c, 1, 0);
+  checked_count(c, x.numel());  // the kernels index rows · channels in int32
+  if (requantize_to_codes(c, x, rq, clamp_range(c), out)) return;
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
   int32_t* py = out[0].data<int32_t>();
   const ref::ClampRange range = clamp_range(c);
@@ -266,6 +307,14 @@ void op_QMaxPool(const OpCall& c, std::vector<Tensor>& out) {
   max_pool(c, out);
 }
 
+// v − offset as uint8; the op clamped v to [offset, offset + 255] (the plan checked its lo/hi).
+Tensor to_codes(const OpCall& c, const Tensor& v, int32_t offset) {
+  if (v.dtype() != DType::Int32) c.fail("a planned uint8 output must come from int32 values");
+  Tensor codes(DType::UInt8, v.shape(), Tensor::Uninitialized{});
+  intops::to_uint8_codes(v.data<int32_t>(), v.numel(), offset, codes.data<uint8_t>());
+  return codes;
+}
+
 // Every Q* kernel starts here: the node's attributes against the op table (int_graph_check.h), so
 // no reference kernel sees a parameter outside its preconditions, however the graph was made.
 // Dims are bounded too: only an empty tensor can have a dim above 2^31 − 1 (the tensor byte cap),
@@ -279,6 +328,10 @@ void checked(const OpCall& c, std::vector<Tensor>& out) {
       for (int64_t d : c.in[i]->shape())
         if (d > INT32_MAX) c.fail("input " + std::to_string(i) + " " + shape_str(c.in[i]->shape()) + " has a dimension above 2^31 - 1");
   Kernel(c, out);
+  // The storage plan (int_storage.h) keeps this output as uint8 codes for the QMatMuls reading it.
+  if (const auto* prep = static_cast<const IntNodePrep*>(c.prepared);
+      prep && prep->output_offset && out[0].dtype() == DType::Int32)
+    out[0] = to_codes(c, out[0], *prep->output_offset);
 }
 
 const std::unordered_map<std::string, OpFn>& int_ops() {

@@ -50,7 +50,7 @@ bool is_pure_reshape(const Graph& g, const Node& node) {
 
 }  // namespace
 
-Executor::Executor(const Graph& g, OpLookup lookup, PrepareFn prepare) : graph_(g) {
+Executor::Executor(const Graph& g, OpLookup lookup, const PrepareFn& prepare) : graph_(g) {
   keep_large_buffers_in_heap();
   kernels_.reserve(g.nodes.size());
   for (const Node& node : g.nodes) {

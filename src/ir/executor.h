@@ -26,8 +26,8 @@ class Executor {
   // own (which falls back to the float set's data-movement ops).
   // `prepare`, when given, is asked once per node for data its kernel reads on every run
   // (OpCall::prepared): the integer runtime packs its int8 weights there.
-  using PrepareFn = std::shared_ptr<const void> (*)(const Graph& g, const Node& node);
-  explicit Executor(const Graph& g, OpLookup lookup = find_op, PrepareFn prepare = nullptr);
+  using PrepareFn = std::function<std::shared_ptr<const void>(const Graph& g, const Node& node)>;
+  explicit Executor(const Graph& g, OpLookup lookup = find_op, const PrepareFn& prepare = nullptr);
 
   // Runs the graph on `inputs` (one per graph input, in order); returns the graph outputs.
   // `context` reaches every kernel as OpCall::context.

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "intgraph/int_matmul.h"
+#include "intgraph/int_storage.h"
+#include "kernels/kernel_path.h"
 #include "runtime/batch_padding.h"
 #include "runtime/reparameterized_graph.h"
 
@@ -64,7 +66,11 @@ IntModel::~IntModel() = default;
 // int8 weights stored as int8, then packed once for the active kernel path's GEMM.
 void IntModel::prepare() {
   narrow_linear_weights(lowered_.graph);
-  exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op, prepare_int_node);
+  // Activations at their grid's width where only the int8 GEMM reads them; the reference path
+  // runs the IntGraph exactly as lowered (every value int32).
+  const CodeStorage plan =
+      kernels::active_kernel_path() == kernels::KernelPath::Ref ? CodeStorage{} : plan_code_storage(lowered_.graph);
+  exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op, int_node_preparer(plan));
 }
 
 Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {

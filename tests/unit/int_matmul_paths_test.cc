@@ -47,7 +47,7 @@ MatMulRun run_qmatmul(const Tensor& a, const Tensor& b, const Tensor& bias, bool
   const int y = g.node("QMatMul", {x, bv, g.constant("bias", bias)}, {}, "mm");
   Graph graph = g.finish({y});
   IntRunStats stats;
-  Executor exec(graph, find_int_op, prepare_int_node);
+  Executor exec(graph, find_int_op, int_node_preparer());
   std::vector<Tensor> inputs = {a};
   if (!b_constant) inputs.push_back(b);
   MatMulRun r{exec.run(inputs, nullptr, &stats).at(0), {}};
@@ -124,7 +124,7 @@ TEST(IntMatMulPaths, WeightsPackedForOnePathStillRunOnAnother) {
   g.g.values[x].dtype = DType::Int32;
   const int y = g.node("QMatMul", {x, g.constant("b", b), g.constant("bias", bias)}, {}, "mm");
   Graph graph = g.finish({y});
-  const Executor exec(graph, find_int_op, prepare_int_node);  // packed for the path active now
+  const Executor exec(graph, find_int_op, int_node_preparer());  // packed for the path active now
   for (KernelPath p : kernels::supported_kernel_paths()) {
     kernels::ScopedKernelPath scoped(p);
     const Tensor out = exec.run({a}).at(0);
@@ -144,11 +144,11 @@ TEST(IntMatMulPaths, ConvEqualsTheReferenceOnEveryPath) {
   Tensor expect;
   {
     kernels::ScopedKernelPath scoped(KernelPath::Ref);
-    expect = Executor(graph, find_int_op, prepare_int_node).run({x}).at(0);
+    expect = Executor(graph, find_int_op, int_node_preparer()).run({x}).at(0);
   }
   for (KernelPath p : kernels::supported_kernel_paths()) {
     kernels::ScopedKernelPath scoped(p);
-    const Tensor out = Executor(graph, find_int_op, prepare_int_node).run({x}).at(0);
+    const Tensor out = Executor(graph, find_int_op, int_node_preparer()).run({x}).at(0);
     ASSERT_EQ(out.shape(), expect.shape());
     for (int64_t i = 0; i < out.numel(); ++i) ASSERT_EQ(out.data<int32_t>()[i], expect.data<int32_t>()[i]) << kernels::kernel_path_name(p);
   }

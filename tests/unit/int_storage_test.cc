@@ -1,0 +1,109 @@
+// The runtime's storage plan (intgraph/int_storage.h): which values become uint8 codes, and that
+// a graph run with the plan gives the reference's integer outputs bit for bit.
+#include "intgraph/int_storage.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "intgraph/int_matmul.h"
+#include "intgraph/int_ops.h"
+#include "ir/executor.h"
+#include "ir_test_util.h"
+#include "kernels/kernel_path.h"
+
+namespace qvit {
+namespace {
+
+Tensor ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) {
+  Tensor t(DType::Int32, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(lo, hi);
+  for (auto& v : t.values<int32_t>()) v = d(rng);
+  return t;
+}
+
+Tensor requant_table(int32_t pre, int32_t m0, int32_t post) {
+  Tensor t(DType::Int32, {1, 3});
+  t.data<int32_t>()[0] = pre;
+  t.data<int32_t>()[1] = m0;
+  t.data<int32_t>()[2] = post;
+  return t;
+}
+
+std::map<std::string, AttrValue> clamp(int64_t lo, int64_t hi) { return {{"lo", lo}, {"hi", hi}, {"axis", int64_t{-1}}}; }
+
+Tensor shape_const(std::vector<int64_t> dims) {
+  Tensor t(DType::Int64, {static_cast<int64_t>(dims.size())});
+  for (size_t i = 0; i < dims.size(); ++i) t.data<int64_t>()[i] = dims[i];
+  return t;
+}
+
+// x[2,6,8] → QRequantize (asymmetric 8-bit) → Transpose/Reshape → QMatMul with a weight: coded.
+// The same requantized value also feeding a QAdd elsewhere: not coded. A 9-bit grid: not coded.
+struct Fixture {
+  Graph g;
+  int coded = -1, moved = -1, shared = -1, wide = -1, out_read = -1;
+};
+
+Fixture build() {
+  test::GraphBuilder b;
+  const int x = b.input("x", {2, 6, 8});
+  b.g.values[x].dtype = DType::Int32;
+  const int rq = b.constant("rq", requant_table(4, 1 << 20, 18));
+  Fixture f;
+  f.coded = b.node("QRequantize", {x, rq}, clamp(-20, 235), "coded");
+  f.moved = b.node("Transpose", {f.coded}, {{"perm", std::vector<int64_t>{0, 2, 1}}}, "moved");
+  const int flat = b.node("Reshape", {f.moved, b.constant("shape", shape_const({16, 6}))}, {}, "flat");
+  const int w = b.constant("w", ints({6, 5}, -127, 127, 3));
+  const int y1 = b.node("QMatMul", {flat, w}, {}, "mm1");
+  f.shared = b.node("QRequantize", {x, rq}, clamp(-128, 127), "shared");
+  const int y2 = b.node("QMatMul", {f.shared, b.constant("w2", ints({8, 4}, -127, 127, 4))}, {}, "mm2");
+  const int add_rq = b.constant("add_rq", [] {
+    Tensor t(DType::Int32, {2, 3});
+    for (int i = 0; i < 2; ++i) t.data<int32_t>()[3 * i] = 0, t.data<int32_t>()[3 * i + 1] = 1 << 30, t.data<int32_t>()[3 * i + 2] = 30;
+    return t;
+  }());
+  const int y3 = b.node("QAdd", {f.shared, f.shared, add_rq}, {{"shift", int64_t{0}}, {"lo", int64_t{-128}}, {"hi", int64_t{127}}}, "add");
+  f.wide = b.node("QRequantize", {x, rq}, clamp(-256, 255), "wide");
+  const int y4 = b.node("QMatMul", {f.wide, b.constant("w3", ints({8, 3}, -127, 127, 5))}, {}, "mm3");
+  f.out_read = b.node("QRequantize", {x, rq}, clamp(0, 255), "output");
+  f.g = b.finish({y1, y2, y3, y4, f.out_read});
+  return f;
+}
+
+TEST(IntStorage, CodesOnlyWhereEveryReaderIsAQMatMulOperand) {
+  const Fixture f = build();
+  const CodeStorage plan = plan_code_storage(f.g);
+  ASSERT_EQ(plan.size(), f.g.values.size());
+  EXPECT_EQ(plan[f.coded], -20);
+  EXPECT_EQ(plan[f.moved], -20) << "data movement of codes stays codes";
+  EXPECT_FALSE(plan[f.shared]) << "also read by a QAdd";
+  EXPECT_FALSE(plan[f.wide]) << "a 9-bit grid does not fit uint8";
+  EXPECT_FALSE(plan[f.out_read]) << "a graph output";
+}
+
+TEST(IntStorage, PlannedRunEqualsTheReferenceOnEveryPath) {
+  const Fixture f = build();
+  const Tensor x = ints({2, 6, 8}, -(1 << 20), 1 << 20, 9);
+  std::vector<Tensor> want;
+  {
+    kernels::ScopedKernelPath ref(kernels::KernelPath::Ref);
+    want = Executor(f.g, find_int_op, int_node_preparer()).run({x});
+  }
+  for (kernels::KernelPath p : kernels::supported_kernel_paths()) {
+    kernels::ScopedKernelPath scoped(p);
+    IntRunStats stats;
+    const std::vector<Tensor> got = Executor(f.g, find_int_op, int_node_preparer(plan_code_storage(f.g))).run({x}, nullptr, &stats);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t o = 0; o < got.size(); ++o) {
+      ASSERT_EQ(got[o].dtype(), DType::Int32) << "outputs are never codes";
+      ASSERT_EQ(got[o].shape(), want[o].shape());
+      for (int64_t i = 0; i < got[o].numel(); ++i)
+        ASSERT_EQ(got[o].data<int32_t>()[i], want[o].data<int32_t>()[i]) << kernels::kernel_path_name(p) << " output " << o;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qvit
