@@ -22,6 +22,7 @@
 #include "kernels/dyadic.h"
 #include "kernels/eltwise_kernels.h"
 #include "kernels/kernel_params.h"
+#include "int_kernel_bench_util.h"
 #include "kernels/kernel_path.h"
 #include "util/thread_pool.h"
 
@@ -31,13 +32,6 @@ namespace {
 constexpr int64_t kTokens = 197;
 constexpr int32_t kMlpHidden = 3072, kWidth = 768, kRequantChannels = 1536, kAddWidth = 384;
 
-std::vector<int32_t> random_codes(int64_t count, int32_t lo, int32_t hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(lo, hi);
-  std::vector<int32_t> v(count);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 std::vector<float> random_floats(int64_t count, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -58,43 +52,20 @@ ref::ILayerNormParams lowered_layernorm(int32_t channels) {
   return make_ilayernorm_params(gamma, beta, 1e-6, 8.0 / 128, 8, 0.04, ref::centered_range(8, 128), 15);
 }
 
-// Sets the path and thread count for one benchmark, and reports ms per call and elements/s.
-class Setup {
- public:
-  Setup(benchmark::State& state, KernelPath path, int threads, int64_t elements)
-      : state_(state), path_(path), elements_(elements) {
-    set_num_threads(threads);
-  }
-  ~Setup() { state_.SetItemsProcessed(state_.iterations() * elements_); }
-
- private:
-  benchmark::State& state_;
-  ScopedKernelPath path_;
-  int64_t elements_;
-};
-
-void register_int(const std::string& name, KernelPath path, int threads, int64_t elements,
-                  const std::function<void()>& call) {
-  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
-    Setup setup(state, path, threads, elements);
-    for (auto _ : state) call();
-  })->Unit(benchmark::kMillisecond)->UseRealTime();
-}
-
 void register_all() {
   // Inputs and outputs outlive the benchmarks (registration only records the lambdas).
   static std::vector<int32_t> gelu_in8, gelu_in9, gelu_out, norm_in, norm_out, acc, requant_out, add_a, add_b, add_out;
   static std::vector<float> float_in, float_out;
   const int64_t max_gelu = kTokens * 16 * kMlpHidden, max_norm = kTokens * 16 * kWidth;
-  gelu_in8 = random_codes(max_gelu, -128, 127, 1);
-  gelu_in9 = random_codes(max_gelu, -511, 511, 2);
+  gelu_in8 = bench::random_codes(max_gelu, -128, 127, 1);
+  gelu_in9 = bench::random_codes(max_gelu, -511, 511, 2);
   gelu_out.resize(max_gelu);
-  norm_in = random_codes(max_norm, -128, 127, 3);
+  norm_in = bench::random_codes(max_norm, -128, 127, 3);
   norm_out.resize(max_norm);
-  acc = random_codes(kTokens * 8 * kRequantChannels, -(1 << 20), 1 << 20, 4);
+  acc = bench::random_codes(kTokens * 8 * kRequantChannels, -(1 << 20), 1 << 20, 4);
   requant_out.resize(acc.size());
-  add_a = random_codes(kTokens * 8 * kAddWidth, -128, 127, 5);
-  add_b = random_codes(add_a.size(), -128, 127, 6);
+  add_a = bench::random_codes(kTokens * 8 * kAddWidth, -128, 127, 5);
+  add_b = bench::random_codes(add_a.size(), -128, 127, 6);
   add_out.resize(add_a.size());
   float_in = random_floats(max_gelu, 7);
   float_out.resize(max_gelu);
@@ -116,18 +87,18 @@ void register_all() {
         const std::string b = "/batch:" + std::to_string(batch);
         const int32_t gelu_n = static_cast<int32_t>(kTokens * batch * kMlpHidden);
         const int32_t norm_rows = static_cast<int32_t>(kTokens * batch);
-        register_int("shiftgelu/" + p + b + t, path, threads, gelu_n,
+        bench::register_call("shiftgelu/" + p + b + t, path, threads, gelu_n,
                      [=] { kernels::shiftgelu(gelu_in8.data(), gelu_out.data(), gelu_n, shiftgelu_p, nullptr); });
-        register_int("int32safe_gelu/" + p + b + t, path, threads, gelu_n,
+        bench::register_call("int32safe_gelu/" + p + b + t, path, threads, gelu_n,
                      [=] { kernels::ibert_gelu(gelu_in9.data(), gelu_out.data(), gelu_n, safe_gelu_p, nullptr); });
-        register_int("ilayernorm/" + p + b + t, path, threads, int64_t{norm_rows} * kWidth,
+        bench::register_call("ilayernorm/" + p + b + t, path, threads, int64_t{norm_rows} * kWidth,
                      [=] { kernels::ilayernorm(norm_in.data(), norm_out.data(), norm_rows, norm_p, nullptr); });
       }
       const int32_t acc_n = static_cast<int32_t>(acc.size()), add_n = static_cast<int32_t>(add_a.size());
-      register_int("requantize/" + p + t, path, threads, acc_n, [=] {
+      bench::register_call("requantize/" + p + t, path, threads, acc_n, [=] {
         kernels::requantize(acc.data(), requant_out.data(), acc_n, requant_p, ref::centered_range(8, 128), nullptr);
       });
-      register_int("add/" + p + t, path, threads, add_n, [=] {
+      bench::register_call("add/" + p + t, path, threads, add_n, [=] {
         kernels::add(add_a.data(), add_n, add_b.data(), add_n, add_out.data(), add_p, nullptr);
       });
     }
@@ -139,14 +110,14 @@ void register_all() {
     for (int64_t batch : {1, 16}) {
       const std::string b = "/batch:" + std::to_string(batch);
       const int64_t gelu_n = kTokens * batch * kMlpHidden, rows = kTokens * batch;
-      register_int("float_gelu" + b + t, KernelPath::Ref, threads, gelu_n, [=] {
+      bench::register_call("float_gelu" + b + t, KernelPath::Ref, threads, gelu_n, [=] {
         constexpr int64_t chunk = 4096;
         parallel_for((gelu_n + chunk - 1) / chunk, 4, [&](int64_t k0, int64_t k1) {
           for (int64_t k = k0; k < k1; ++k)
             gelu_f32(float_in.data() + k * chunk, float_out.data() + k * chunk, std::min(chunk, gelu_n - k * chunk));
         });
       });
-      register_int("float_layernorm" + b + t, KernelPath::Ref, threads, rows * kWidth, [=] {
+      bench::register_call("float_layernorm" + b + t, KernelPath::Ref, threads, rows * kWidth, [=] {
         parallel_for(rows, std::max<int64_t>(1, (1 << 13) / kWidth), [&](int64_t r0, int64_t r1) {
           float mean = 0, inv_std = 0;
           for (int64_t r = r0; r < r1; ++r)

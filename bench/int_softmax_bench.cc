@@ -18,6 +18,7 @@
 
 #include "ir/ops/fast_math.h"
 #include "kernels/kernel_params.h"
+#include "int_kernel_bench_util.h"
 #include "kernels/kernel_path.h"
 #include "kernels/softmax_kernels.h"
 #include "util/thread_pool.h"
@@ -38,29 +39,6 @@ std::vector<int32_t> attention_logits(int64_t rows, uint32_t seed) {
     for (int32_t j = 0; j < kTokens; ++j) v[r * kTokens + j] = max - below(rng);
   }
   return v;
-}
-
-// Sets the path and thread count for one benchmark, and reports ms per call and elements/s.
-class Setup {
- public:
-  Setup(benchmark::State& state, KernelPath path, int threads, int64_t elements)
-      : state_(state), path_(path), elements_(elements) {
-    set_num_threads(threads);
-  }
-  ~Setup() { state_.SetItemsProcessed(state_.iterations() * elements_); }
-
- private:
-  benchmark::State& state_;
-  ScopedKernelPath path_;
-  int64_t elements_;
-};
-
-void register_call(const std::string& name, KernelPath path, int threads, int64_t elements,
-                   const std::function<void()>& call) {
-  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
-    Setup setup(state, path, threads, elements);
-    for (auto _ : state) call();
-  })->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
 void register_all() {
@@ -90,11 +68,11 @@ void register_all() {
         const std::string b = "/batch:" + std::to_string(batch);
         const int32_t rows = static_cast<int32_t>(kHeads * kTokens * batch);
         const int64_t n = int64_t{rows} * kTokens;
-        register_call("shiftmax/" + p + b + t, path, threads, n,
+        bench::register_call("shiftmax/" + p + b + t, path, threads, n,
                       [=] { kernels::shiftmax(logits.data(), out.data(), rows, kTokens, shiftmax_p, nullptr); });
-        register_call("ibert_softmax/" + p + b + t, path, threads, n,
+        bench::register_call("ibert_softmax/" + p + b + t, path, threads, n,
                       [=] { kernels::ibert_softmax(logits.data(), out.data(), rows, kTokens, ibert_p, nullptr); });
-        register_call("int32safe_softmax/" + p + b + t, path, threads, n, [=] {
+        bench::register_call("int32safe_softmax/" + p + b + t, path, threads, n, [=] {
           kernels::int32safe_softmax(logits_m16.data(), out.data(), rows, kTokens, safe_p, nullptr);
         });
       }
@@ -107,7 +85,7 @@ void register_all() {
     for (int64_t batch : {1, 16}) {
       const std::string b = "/batch:" + std::to_string(batch);
       const int64_t rows = int64_t{kHeads} * kTokens * batch;
-      register_call("float_softmax" + b + t, KernelPath::Ref, threads, rows * kTokens, [=] {
+      bench::register_call("float_softmax" + b + t, KernelPath::Ref, threads, rows * kTokens, [=] {
         parallel_for(rows, std::max<int64_t>(1, (1 << 13) / kTokens), [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r)
             softmax_row_f32(float_in.data() + r * kTokens, float_out.data() + r * kTokens, kTokens);

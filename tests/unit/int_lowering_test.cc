@@ -14,13 +14,7 @@
 namespace qvit {
 namespace {
 
-Tensor ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) {
-  Tensor t(DType::Int32, std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(lo, hi);
-  for (auto& v : t.values<int32_t>()) v = d(rng);
-  return t;
-}
+Tensor ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) { return test::random_ints(std::move(shape), lo, hi, seed); }
 
 TEST(IntLowering, RangeProofRefusesAnAccumulatorThatCanOverflowNamingTheLayer) {
   // K = 70000 8-bit inputs times 8-bit weights: 70000·255·127 > 2^31.

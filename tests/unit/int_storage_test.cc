@@ -15,13 +15,7 @@
 namespace qvit {
 namespace {
 
-Tensor ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) {
-  Tensor t(DType::Int32, std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(lo, hi);
-  for (auto& v : t.values<int32_t>()) v = d(rng);
-  return t;
-}
+Tensor ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) { return test::random_ints(std::move(shape), lo, hi, seed); }
 
 Tensor requant_table(int32_t pre, int32_t m0, int32_t post) {
   Tensor t(DType::Int32, {1, 3});

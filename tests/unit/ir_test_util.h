@@ -15,6 +15,15 @@ inline Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float 
   return t;
 }
 
+// Int32 tensor of uniform values in [lo, hi].
+inline Tensor random_ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) {
+  Tensor t(DType::Int32, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(lo, hi);
+  for (auto& v : t.values<int32_t>()) v = d(rng);
+  return t;
+}
+
 struct GraphBuilder {
   Graph g;
   int input(const std::string& name, Shape shape) {
