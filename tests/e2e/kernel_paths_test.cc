@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <map>
+#include <algorithm>
 
 #include "calib/calibrator.h"
 #include "calib/recipe.h"
@@ -107,21 +107,17 @@ std::vector<Case> cases() {
       {"deit_fmnist.onnx", "deit_fmnist", "w8a8", F::Poly},      {"swin_fmnist.onnx", "swin_fmnist", "w8a8", F::Int32Safe},
       {"swin_fmnist.onnx", "swin_fmnist", "w4a4-crl", F::Poly},  {"swin_fmnist.onnx", "swin_fmnist", "w6a6", F::Shift},
   };
-  // One export of each zoo family (opset and batch vary), 8-bit and 4-bit weights.
+  // Every zoo export (each family at opsets 13 and 17, dynamic and fixed batch), recipes and
+  // nonlinear families rotating over them.
   const fs::path zoo = kRoot / "models" / "zoo";
   if (!fs::is_directory(zoo)) return v;
-  std::map<std::string, std::vector<std::string>> families;
-  for (const auto& e : fs::directory_iterator(zoo)) {
-    const std::string f = e.path().filename().string();
-    if (e.path().extension() == ".onnx") families[f.substr(0, f.find("_op"))].push_back(f);
-  }
-  int i = 0;
-  for (auto& [family, files] : families) {
-    std::sort(files.begin(), files.end());
-    v.push_back({"zoo/" + files[i % files.size()], "fmnist", i % 2 ? "w4a4" : "w8a8",
-                 i % 3 == 0 ? F::Int32Safe : (i % 3 == 1 ? F::Shift : F::Poly)});
-    ++i;
-  }
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(zoo))
+    if (e.path().extension() == ".onnx") files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  const char* recipes[] = {"w8a8", "w4a4", "w6a6"};
+  const F families[] = {F::Int32Safe, F::Shift, F::Poly, F::Int32Safe};
+  for (size_t i = 0; i < files.size(); ++i) v.push_back({"zoo/" + files[i], "fmnist", recipes[i % 3], families[i % 4]});
   return v;
 }
 
