@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <random>
 
 #include "ir/graph.h"
@@ -88,8 +89,8 @@ std::vector<KernelTiming> bench_kernels(double seconds) {
       const double f_ms = time_ms([&] { f.run(); }, per_side);
       const std::string shape = std::to_string(batch) + "x12x197x197";
       auto add = [&](const std::string& name, const std::function<void(int32_t*)>& k) {
-        std::vector<int32_t> y;
-        const double i_ms = time_ms([&] { y.assign(x.size(), 0); k(y.data()); }, per_side);
+        // A fresh output per call, as the float op allocates its own (same page faults).
+        const double i_ms = time_ms([&] { std::unique_ptr<int32_t[]> y(new int32_t[x.size()]); k(y.get()); }, per_side);
         out.push_back({name, "softmax_f32", shape, batch, i_ms, f_ms});
       };
       const auto r32 = static_cast<int32_t>(rows), c32 = static_cast<int32_t>(cols);
@@ -108,8 +109,7 @@ std::vector<KernelTiming> bench_kernels(double seconds) {
       const double f_ms = time_ms([&] { f.run(); }, per_side);
       const std::string shape = std::to_string(batch) + "x197x3072";
       auto add = [&](const std::string& name, const std::vector<int32_t>& x, const std::function<void(const int32_t*, int32_t*)>& k) {
-        std::vector<int32_t> y;
-        const double i_ms = time_ms([&] { y.assign(x.size(), 0); k(x.data(), y.data()); }, per_side);
+        const double i_ms = time_ms([&] { std::unique_ptr<int32_t[]> y(new int32_t[x.size()]); k(x.data(), y.get()); }, per_side);
         out.push_back({name, "gelu_f32", shape, batch, i_ms, f_ms});
       };
       const auto n32 = static_cast<int32_t>(n);
@@ -137,10 +137,12 @@ std::vector<KernelTiming> bench_kernels(double seconds) {
       const std::vector<int32_t> x = codes(rows * c, -128, 127, 8);
       const ref::ILayerNormParams p =
           kernels::make_ilayernorm_params(gamma, beta, 1e-6, 4.0 / 128, 8, 6.0 / 128, {-128, 127}, 15);
-      std::vector<int32_t> y;
-      const double i_ms =
-          time_ms([&] { y.assign(x.size(), 0); kernels::ilayernorm(x.data(), y.data(), static_cast<int32_t>(rows), p, nullptr); },
-                  per_side);
+      const double i_ms = time_ms(
+          [&] {
+            std::unique_ptr<int32_t[]> y(new int32_t[x.size()]);
+            kernels::ilayernorm(x.data(), y.get(), static_cast<int32_t>(rows), p, nullptr);
+          },
+          per_side);
       out.push_back({"ilayernorm", "layernorm_f32", std::to_string(batch) + "x197x768", batch, i_ms, f_ms});
     }
   }

@@ -86,7 +86,8 @@ echo "== integer kernels vs float kernels (MLSys'23 shapes)" >&2
 "$QVIT" bench --kernels-only --seconds 1 --json "$RAW/kernels.json"
 if [[ -x "$GEMM_BENCH" ]]; then
   echo "== int8 GEMM vs the VNNI peak" >&2
-  "$GEMM_BENCH" --benchmark_format=json --benchmark_filter='(Peak|batch8|b8)' >"$RAW/gemm.json" 2>/dev/null ||
+  "$GEMM_BENCH" --benchmark_format=json --benchmark_filter='vnni_peak|gemm/(avx512|avx2vnni|avx2)/.*/m:1576/bits:8/threads:2' \
+    >"$RAW/gemm.json" 2>/dev/null ||
     echo "run_int_bench: $GEMM_BENCH failed; no GEMM figures" >&2
 fi
 
@@ -145,5 +146,15 @@ print("| kernel | shape | integer ms | float ms | float / integer |")
 print("|---|---|---|---|---|")
 for k in kernels["kernels"]:
     print(f"| {k['kernel']} | {k['shape']} | {k['integer_ms']:.3f} | {k['float_ms']:.3f} | {k['float_ms'] / k['integer_ms']:.2f}x |")
+if gemm:
+    print("\nint8 GEMM, batch 8 (m = 1576), 2 threads: GOP/s and % of the measured VNNI zmm peak:")
+    print("| benchmark | GOP/s | % of peak |")
+    print("|---|---|---|")
+    for b in gemm["benchmarks"]:
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        pct = b.get("pct_peak")
+        print(f"| {b['name'].replace('/process_time', '').replace('/real_time', '')} | {b.get('GOPs', 0):.0f} | "
+              + (f"{pct:.0f}%" if pct is not None else "-") + " |")
 print(f"JSON: {out}")
 PYEOF
