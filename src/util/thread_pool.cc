@@ -24,6 +24,7 @@ class Pool {
       std::lock_guard<std::mutex> lk(mu_);
       stop_ = true;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -40,6 +41,7 @@ class Pool {
       pending_.store(chunks);
       error_ = nullptr;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     cv_.notify_all();
     drain();
@@ -74,9 +76,21 @@ class Pool {
   void work_loop() {
     uint64_t seen = 0;
     for (;;) {
-      // Spin briefly (a forward pass issues regions back to back), then sleep.
-      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-      while (generation_seen() == seen && std::chrono::steady_clock::now() < spin_until) std::this_thread::yield();
+      // Spin briefly (a forward pass issues regions back to back), then sleep: first with pause
+      // instructions (no syscall; the integer runtime's regions come every few microseconds at
+      // batch 1), then yielding the core, so a loaded machine loses little to the spinning.
+      const auto start = std::chrono::steady_clock::now();
+      const auto pause_until = start + std::chrono::microseconds(30), spin_until = start + std::chrono::microseconds(200);
+      for (;;) {
+        if (published_.load(std::memory_order_acquire) != seen) break;
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= spin_until) break;
+        if (now < pause_until) {
+          for (int i = 0; i < 16; ++i) cpu_relax();
+        } else {
+          std::this_thread::yield();
+        }
+      }
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return generation_ != seen; });
       seen = generation_;
@@ -89,15 +103,17 @@ class Pool {
       if (--draining_ == 0) done_cv_.notify_all();
     }
   }
-  uint64_t generation_seen() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return generation_;
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
   }
 
   std::vector<std::thread> workers_;
   std::mutex mu_, run_mu_;
   std::condition_variable cv_, done_cv_;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_{0};  // generation_, readable without the mutex (for the spin)
   int draining_ = 0;  // workers inside drain() (guarded by mu_)
   bool stop_ = false;
   const std::function<void(int64_t)>* job_ = nullptr;
