@@ -45,6 +45,10 @@ class Pool {
     }
     cv_.notify_all();
     drain();
+    // Chunks still running on a worker usually end within microseconds: wait for them without
+    // a syscall first (the check under the mutex below stays the real one).
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
+    while (pending_.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < spin_until) cpu_relax();
     // Wait for chunks still running on workers, and for every worker to leave drain(): a worker
     // still in it when the next region resets the counters could take a chunk of that region
     // against this one's count, run it twice and leave pending_ below zero (a hang).
