@@ -12,7 +12,11 @@
 # (qvit_int8_gemm_bench). Peak RSS of the integer and the float model (`qvit bench`'s VmHWM).
 #
 #   tools/bench/run_int_bench.sh [--qvit build/qvit] [--gemm-bench build/bench/qvit_int8_gemm_bench]
-#                                [--threads 2] [--seconds 5] [--work DIR] [--out FILE.json]
+#                                [--threads 2] [--seconds 5] [--rounds 3] [--work DIR] [--out FILE.json]
+#
+# The five engines run --rounds times in turn (qvit int, qvit float, PyTorch, ORT FP32, ORT QDQ,
+# then again), and each engine's median round is reported: on a shared 2-core machine one round
+# of one engine can be 30% off.
 #
 # Needs: /usr/bin/python3 with torch/torchvision/onnx (Debian), node + onnxruntime-node (installed
 # here into tools/bench/node_modules by npm ci if missing), the ImageNet sample photos in
@@ -25,6 +29,7 @@ QVIT="$ROOT/build/qvit"
 GEMM_BENCH="$ROOT/build/bench/qvit_int8_gemm_bench"
 THREADS=2
 SECONDS_PER=5
+ROUNDS=3
 WORK="${TMPDIR:-/tmp}/qvit_int_bench"
 OUT=""
 die() { echo "run_int_bench: $*" >&2; exit 1; }
@@ -34,6 +39,7 @@ while [[ $# -gt 0 ]]; do
     --gemm-bench) GEMM_BENCH="${2:?}"; shift 2 ;;
     --threads) THREADS="${2:?}"; shift 2 ;;
     --seconds) SECONDS_PER="${2:?}"; shift 2 ;;
+    --rounds) ROUNDS="${2:?}"; shift 2 ;;
     --work) WORK="${2:?}"; shift 2 ;;
     --out) OUT="${2:?}"; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -67,44 +73,49 @@ for b in 1 8; do "$QVIT" export "$MODEL" --calib "$CALIB" --batch "$b" -o "$WORK
 RAW="$WORK/raw"
 mkdir -p "$RAW"
 rm -f "$RAW"/*.json
-for b in 1 8; do
-  echo "== qvit integer, batch $b" >&2
-  "$QVIT" bench "$WORK/deit_s.b$b.int.onnx" --batch "$b" --seconds "$SECONDS_PER" --json "$RAW/qvit_int.b$b.json"
-  echo "== qvit float, batch $b" >&2
-  "$QVIT" bench "$MODEL" --batch "$b" --seconds "$SECONDS_PER" --json "$RAW/qvit_float.b$b.json"
+for ((r = 1; r <= ROUNDS; ++r)); do
+  for b in 1 8; do
+    echo "== round $r/$ROUNDS: qvit integer, batch $b" >&2
+    "$QVIT" bench "$WORK/deit_s.b$b.int.onnx" --batch "$b" --seconds "$SECONDS_PER" --json "$RAW/qvit_int.b$b.$r.json"
+    echo "== round $r/$ROUNDS: qvit float, batch $b" >&2
+    "$QVIT" bench "$MODEL" --batch "$b" --seconds "$SECONDS_PER" --json "$RAW/qvit_float.b$b.$r.json"
+  done
+  echo "== round $r/$ROUNDS: PyTorch FP32" >&2
+  OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" "$PY" "$HERE/bench_torch.py" --threads "$THREADS" --batches 1,8 \
+    --min-time "$SECONDS_PER" >"$RAW/torch.$r.json" || die "bench_torch.py failed"
+  echo "== round $r/$ROUNDS: ONNX Runtime FP32" >&2
+  node "$HERE/bench_ort.mjs" --model="$MODEL" --threads="$THREADS" --batches=1,8 --min-time="$SECONDS_PER" \
+    >"$RAW/ort_fp32.$r.json" || die "bench_ort.mjs failed (FP32)"
+  echo "== round $r/$ROUNDS: ONNX Runtime on qvit's QDQ export" >&2
+  node "$HERE/bench_ort.mjs" --model="$WORK/deit_s.qdq.onnx" --threads="$THREADS" --batches=1,8 \
+    --min-time="$SECONDS_PER" >"$RAW/ort_qdq.$r.json" || die "bench_ort.mjs failed (QDQ)"
 done
-echo "== PyTorch FP32" >&2
-OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" "$PY" "$HERE/bench_torch.py" --threads "$THREADS" --batches 1,8 \
-  --min-time "$SECONDS_PER" >"$RAW/torch.json" || die "bench_torch.py failed"
-echo "== ONNX Runtime FP32" >&2
-node "$HERE/bench_ort.mjs" --model="$MODEL" --threads="$THREADS" --batches=1,8 --min-time="$SECONDS_PER" \
-  >"$RAW/ort_fp32.json" || die "bench_ort.mjs failed (FP32)"
-echo "== ONNX Runtime on qvit's QDQ export" >&2
-node "$HERE/bench_ort.mjs" --model="$WORK/deit_s.qdq.onnx" --threads="$THREADS" --batches=1,8 \
-  --min-time="$SECONDS_PER" >"$RAW/ort_qdq.json" || die "bench_ort.mjs failed (QDQ)"
 echo "== integer kernels vs float kernels (MLSys'23 shapes)" >&2
 "$QVIT" bench --kernels-only --seconds 1 --json "$RAW/kernels.json"
 if [[ -x "$GEMM_BENCH" ]]; then
   echo "== int8 GEMM vs the VNNI peak" >&2
+  # (it prints the measured peak as text before the JSON: keep the JSON only)
   "$GEMM_BENCH" --benchmark_format=json --benchmark_filter='vnni_peak|gemm/(avx512|avx2vnni|avx2)/.*/m:1576/bits:8/threads:2' \
-    >"$RAW/gemm.json" 2>/dev/null ||
+    2>/dev/null | sed -n '/^{/,$p' >"$RAW/gemm.json" ||
     echo "run_int_bench: $GEMM_BENCH failed; no GEMM figures" >&2
 fi
 
-"$PY" - "$RAW" "$OUT" "$THREADS" <<'PYEOF'
-import json, os, subprocess, sys, time
-raw, out, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+"$PY" - "$RAW" "$OUT" "$THREADS" "$ROUNDS" <<'PYEOF'
+import json, os, statistics, subprocess, sys, time
+raw, out, threads, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 load = lambda f: json.load(open(os.path.join(raw, f)))
-ips = {}
-rss = {}
+ips, rss, all_rounds = {}, {}, {}
 for b in (1, 8):
     for kind in ("qvit_int", "qvit_float"):
-        d = load(f"{kind}.b{b}.json")
-        ips.setdefault(kind, {})[b] = d["images_per_second"]
-        rss.setdefault(kind, {})[b] = d["peak_rss_mb"]
-for kind, f in (("pytorch", "torch.json"), ("ort_fp32", "ort_fp32.json"), ("ort_qdq", "ort_qdq.json")):
-    d = load(f)
-    ips[kind] = {b: d[f"batch{b}_ips"] for b in (1, 8)}
+        docs = [load(f"{kind}.b{b}.{r}.json") for r in range(1, rounds + 1)]
+        all_rounds.setdefault(kind, {})[b] = [d["images_per_second"] for d in docs]
+        ips.setdefault(kind, {})[b] = statistics.median(all_rounds[kind][b])
+        rss.setdefault(kind, {})[b] = max(d["peak_rss_mb"] for d in docs)
+for kind, f in (("pytorch", "torch"), ("ort_fp32", "ort_fp32"), ("ort_qdq", "ort_qdq")):
+    docs = [load(f"{f}.{r}.json") for r in range(1, rounds + 1)]
+    for b in (1, 8):
+        all_rounds.setdefault(kind, {})[b] = [d[f"batch{b}_ips"] for d in docs]
+        ips.setdefault(kind, {})[b] = statistics.median(all_rounds[kind][b])
 kernels = load("kernels.json")
 gemm = None
 if os.path.exists(os.path.join(raw, "gemm.json")):
@@ -119,7 +130,9 @@ for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.spl
         cpu = line.split(":", 1)[1].strip()
 result = {
     "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "threads": threads, "cpu": cpu,
+    "rounds": rounds,
     "images_per_second": {k: {str(b): v for b, v in m.items()} for k, m in ips.items()},
+    "images_per_second_all_rounds": {k: {str(b): v for b, v in m.items()} for k, m in all_rounds.items()},
     "ratio_int_over_ort_fp32": ratio("qvit_int", "ort_fp32"),
     "ratio_int_over_ort_qdq": ratio("qvit_int", "ort_qdq"),
     "ratio_int_over_qvit_float": ratio("qvit_int", "qvit_float"),
@@ -134,7 +147,7 @@ json.dump(result, open(tmp, "w"), indent=2)
 os.replace(tmp, out)
 names = [("qvit_int", "qvit integer"), ("qvit_float", "qvit float"), ("pytorch", "PyTorch FP32"),
          ("ort_fp32", "ORT FP32"), ("ort_qdq", "ORT QDQ (qvit export)")]
-print(f"DeiT-S-size w8a8, {threads} threads, {cpu}: images/s")
+print(f"DeiT-S-size w8a8, {threads} threads, {cpu}: images/s, median of {rounds} round(s)")
 print("| batch | " + " | ".join(n for _, n in names) + " | int / ORT FP32 | int / ORT QDQ | peak RSS int / float (MB) |")
 print("|---" * (len(names) + 4) + "|")
 for b in (1, 8):
