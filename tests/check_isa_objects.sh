@@ -12,7 +12,9 @@ for obj in "$@"; do
     *) continue ;;
   esac
   found=$((found + 1))
-  shared=$(nm -C --defined-only "$obj" | awk '$2 ~ /^[WVui]$/' || true)
+  # DW.ref.__gxx_personality_v0 (instrumented and exception-using objects) is a pointer to the
+  # C++ runtime's unwinder, the same in every object: not code of this file.
+  shared=$(nm -C --defined-only "$obj" | awk '$2 ~ /^[WVui]$/ && $3 !~ /^DW\.ref\./' || true)
   if [[ -n "$shared" ]]; then
     echo "error: $obj defines shared (weak/unique) symbols:" >&2
     echo "$shared" | head -20 >&2
@@ -23,5 +25,5 @@ if [[ $found -eq 0 ]]; then
   echo "error: no src/kernels/x86 objects among the $# given" >&2
   exit 1
 fi
-echo "$found ISA objects, no shared symbols"
+[[ $bad -eq 0 ]] && echo "$found ISA objects, no shared symbols"
 exit $bad

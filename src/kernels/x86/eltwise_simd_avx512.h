@@ -23,6 +23,15 @@ namespace qvit::kernels::avx512 {
 
 constexpr int32_t kLanes = 16;
 
+// Σ of the 16 lanes with int32 wrap-around, in vector adds (GCC's _mm512_reduce_add_epi32 adds
+// in C int, which is undefined behaviour on overflow; callers that can overflow check a bound).
+static inline int32_t reduce_add_wrapping(__m512i v) {
+  const __m256i a = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  __m128i b = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  b = _mm_add_epi32(b, _mm_shuffle_epi32(b, _MM_SHUFFLE(1, 0, 3, 2)));
+  b = _mm_add_epi32(b, _mm_shuffle_epi32(b, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(b);
+}
 static inline __m512i splat(int32_t v) { return _mm512_set1_epi32(v); }
 static inline __m512i zeros() { return _mm512_setzero_si512(); }
 static inline __mmask16 sign_mask(__m512i v) { return _mm512_movepi32_mask(v); }
@@ -55,7 +64,7 @@ static inline int32_t for_each_vector(int32_t count, Step step) {
     const SomeLanes tail{static_cast<__mmask16>((1u << (count - i)) - 1u)};
     events = _mm512_mask_add_epi32(events, step(i, tail) & tail.mask, events, one);
   }
-  return _mm512_reduce_add_epi32(events);
+  return reduce_add_wrapping(events);
 }
 
 // In lanes of mask, the saturated value of a result with the sign of `sign_of`: INT32_MAX for

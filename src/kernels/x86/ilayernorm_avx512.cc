@@ -33,7 +33,7 @@ void ilayernorm_row_sum_avx512(const int32_t* x, int32_t channels, int32_t* sum,
     magnitudes = _mm512_max_epu32(magnitudes, _mm512_abs_epi32(v));
     return __mmask16{0};
   });
-  *sum = _mm512_reduce_add_epi32(sums);
+  *sum = reduce_add_wrapping(sums);  // wraps; the caller checks channels · max|x| first
   *max_magnitude = _mm512_reduce_max_epu32(magnitudes);
 }
 
