@@ -196,4 +196,20 @@ void check_requant_table(const Node& node, size_t input, const Tensor& rq, int64
                        " is outside " + range_str(0, hi[k]));
 }
 
+std::set<int> linear_weight_constants(const Graph& g) {
+  std::set<int> weights, other;
+  for (const Node& node : g.nodes) {
+    const IntOpSpec* spec = find_int_op_spec(node.op);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int v = node.inputs[i];
+      if (!g.is_constant(v)) continue;
+      const bool weight_slot = i == 1 && spec && spec->input1_is_weight;
+      const DType t = g.constant(v).dtype();
+      (weight_slot && (t == DType::Int32 || t == DType::Int8) ? weights : other).insert(v);
+    }
+  }
+  for (int v : other) weights.erase(v);
+  return weights;
+}
+
 }  // namespace qvit

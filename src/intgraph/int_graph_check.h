@@ -11,6 +11,7 @@
 // is outside [0, 31]" (the loader prefixes the file).
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,5 +60,9 @@ inline constexpr int32_t kMaxPostShift = 62;
 // K/N, bias lengths) against the declared shapes of its data inputs, and its declared output shape.
 // Errors are prefixed with `source` (a file, or the model the graph was lowered from).
 void validate_int_graph(const Graph& g, const std::string& source);
+
+// Constants read only as a QMatMul/QConv weight (input 1), int32 or int8: the ones the export
+// and the loader may store narrow and the runtime keeps at int8.
+std::set<int> linear_weight_constants(const Graph& g);
 
 }  // namespace qvit

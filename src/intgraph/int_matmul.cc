@@ -13,6 +13,7 @@
 #include <cstring>
 #include <functional>
 
+#include "intgraph/int_graph_check.h"
 #include "intgraph/int_op_util.h"
 #include "kernels/gemm_u8s8.h"
 #include "kernels/kernel_path.h"
@@ -55,6 +56,12 @@ Range value_range(const int32_t* p, int64_t n) {
   return {lo, hi, false};
 }
 
+Range int8_range(const int8_t* p, int64_t n) {
+  Range r;
+  for (int64_t i = 0; i < n; ++i) r = {r.empty ? p[i] : std::min<int32_t>(r.lo, p[i]), r.empty ? p[i] : std::max<int32_t>(r.hi, p[i]), false};
+  return r;
+}
+
 // A constant B packed once by the executor, for the kernel path active then.
 struct PreparedB {
   PackedS8 packed;
@@ -70,7 +77,7 @@ std::shared_ptr<const void> pack_constant_b(const Tensor& b, int64_t row_stride,
   Range r;
   if (b.dtype() == DType::Int8) {
     std::memcpy(b8.data(), b.data<int8_t>(), b8.size());
-    for (int8_t v : b8) r = {r.empty ? v : std::min<int32_t>(r.lo, v), r.empty ? v : std::max<int32_t>(r.hi, v), false};
+    r = int8_range(b8.data(), b.numel());
   } else {
     r = value_range(b.data<int32_t>(), b.numel());
     if (r.lo < -128 || r.hi > 127) return nullptr;
@@ -161,6 +168,9 @@ const int32_t* values_of(const Operand& x, int64_t n, std::vector<int32_t>& scra
 // operand `b` (row-major). A's and B's ranges cover the operands.
 void linear(const OpCall& c, const Operand& a, int64_t rows, int64_t k, const Operand& b, int64_t n,
             const PreparedB* prepared, const int32_t* bias, kernels::Checked32 bias_max, int32_t* y) {
+  // The reference indexes its operands in int32.
+  checked_product(c, rows, k);
+  checked_product(c, k, n);
   const KernelPath path = kernels::active_kernel_path();
   kernels::TruncationStats* stats = stats_for(c);
   const Range b_range = prepared ? prepared->range : b.range;
@@ -208,12 +218,6 @@ void linear(const OpCall& c, const Operand& a, int64_t rows, int64_t k, const Op
   }
   ref::matmul(values_of(a, rows * k, a_wide), values_of(b, k * n, b_wide), bias, y, checked_count(c, rows),
               checked_count(c, k), checked_count(c, n), stats);
-}
-
-Range int8_range(const int8_t* p, int64_t n) {
-  Range r;
-  for (int64_t i = 0; i < n; ++i) r = {r.empty ? p[i] : std::min<int32_t>(r.lo, p[i]), r.empty ? p[i] : std::max<int32_t>(r.hi, p[i]), false};
-  return r;
 }
 
 // Input i of a QMatMul as an operand: int32 (range scanned), int8 (a narrowed weight, widened),
@@ -395,17 +399,9 @@ Executor::PrepareFn int_node_preparer(CodeStorage plan) {
 }
 
 bool narrow_linear_weights(Graph& g) {
-  std::vector<int> readers(g.values.size(), 0), weight_reads(g.values.size(), 0);
-  for (const Node& n : g.nodes)
-    for (size_t i = 0; i < n.inputs.size(); ++i)
-      if (n.inputs[i] >= 0) {
-        ++readers[n.inputs[i]];
-        if (i == 1 && (n.op == "QMatMul" || n.op == "QConv")) ++weight_reads[n.inputs[i]];
-      }
   bool any = false;
-  for (size_t v = 0; v < g.values.size(); ++v) {
-    if (!weight_reads[v] || weight_reads[v] != readers[v] || !g.is_constant(static_cast<int>(v))) continue;
-    const Tensor& t = g.constant(static_cast<int>(v));
+  for (int v : linear_weight_constants(g)) {
+    const Tensor& t = g.constant(v);
     if (t.dtype() != DType::Int32) continue;
     const Range r = value_range(t.data<int32_t>(), t.numel());
     if (r.empty || r.lo < -128 || r.hi > 127) continue;

@@ -48,10 +48,10 @@ ref::ClampRange clamp_range(const OpCall& c) { return {attr32(c, "lo"), attr32(c
 // QRequantize straight to uint8 codes (the storage plan's output): rows of channels requantized
 // in chunks into a small int32 buffer that stays in cache, then narrowed, so the int32 tensor is
 // never written out. The same kernels on the same rows, so the same results and counts.
-bool requantize_to_codes(const OpCall& c, const Tensor& x, const std::vector<Requant>& rq, ref::ClampRange range,
-                         std::vector<Tensor>& out) {
+bool requantize_to_codes(const OpCall& c, const Tensor& x, const int32_t* px, const std::vector<Requant>& rq,
+                         ref::ClampRange range, std::vector<Tensor>& out) {
   const auto* prep = static_cast<const IntNodePrep*>(c.prepared);
-  if (!prep || !prep->output_offset || x.numel() == 0 || x.rank() < 1) return false;
+  if (!prep || !prep->output_offset || x.rank() < 1) return false;
   const int64_t channels = x.dim(-1);
   if (rq.size() != 1 && (channels != static_cast<int64_t>(rq.size()) ||
                          normalize_axis(c, c.node.attr_int("axis", -1), x.rank()) != x.rank() - 1))
@@ -59,7 +59,6 @@ bool requantize_to_codes(const OpCall& c, const Tensor& x, const std::vector<Req
   const int64_t rows = x.numel() / std::max<int64_t>(channels, 1);
   const int64_t rows_per_chunk = std::max<int64_t>(1, 4096 / std::max<int64_t>(channels, 1));
   const int64_t chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
-  const int32_t* px = i32(c, 0);
   out[0] = Tensor(DType::UInt8, x.shape(), Tensor::Uninitialized{});
   uint8_t* codes = out[0].data<uint8_t>();
   const int32_t offset = *prep->output_offset;
@@ -88,13 +87,14 @@ void op_QRequantize(const OpCall& c, std::vector<Tensor>& out) {
   const Tensor& x = c.input(0);
   const int32_t* px = i32(c, 0);
   const std::vector<Requant> rq = requants(c, 1, 0);
-  checked_count(c, x.numel());  // the kernels index rows · channels in int32
-  if (requantize_to_codes(c, x, rq, clamp_range(c), out)) return;
+  const ref::ClampRange range = clamp_range(c);
+  if (x.numel() != 0) {
+    checked_count(c, x.numel());  // the kernels index rows · channels in int32
+    if (requantize_to_codes(c, x, px, rq, range, out)) return;
+  }
   out[0] = Tensor(DType::Int32, x.shape(), Tensor::Uninitialized{});
   int32_t* py = out[0].data<int32_t>();
-  const ref::ClampRange range = clamp_range(c);
   if (x.numel() == 0) return;  // (before products of an empty tensor's possibly huge dims)
-  checked_count(c, x.numel());  // the kernels index rows · channels in int32
   if (rq.size() == 1) {
     kernels::requantize(px, py, checked_count(c, x.numel()), rq[0], range, stats_for(c));
     return;

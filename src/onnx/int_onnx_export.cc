@@ -51,22 +51,6 @@ Tensor unpack_int4(const Tensor& packed, const Shape& shape, const std::string& 
   return t;
 }
 
-// Constants read only as a QMatMul/QConv weight (input 1).
-std::set<int> weight_constants(const Graph& g) {
-  std::set<int> weights, other;
-  for (const Node& node : g.nodes) {
-    const IntOpSpec* spec = find_int_op_spec(node.op);
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      const int v = node.inputs[i];
-      if (!g.is_constant(v)) continue;
-      const bool weight_slot = i == 1 && spec && spec->input1_is_weight;
-      const DType t = g.constant(v).dtype();
-      (weight_slot && (t == DType::Int32 || t == DType::Int8) ? weights : other).insert(v);
-    }
-  }
-  for (int v : other) weights.erase(v);
-  return weights;
-}
 
 // ---- graph ⇄ proto ----
 
@@ -76,7 +60,7 @@ void build_graph_proto(const Graph& g, onnx::ModelProto& m) {
   UniqueNames node_names;
   auto* gp = m.mutable_graph();
   gp->set_name("qvit_int");
-  const std::set<int> weights = weight_constants(g);
+  const std::set<int> weights = linear_weight_constants(g);
   nlohmann::json int4 = nlohmann::json::object();
   std::set<int> written;
   auto write_constant = [&](int id) {
@@ -209,7 +193,7 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& path) {
   g.rebuild_index();
   // int8 (and unpacked int4) initializers stay int8 where they are only a QMatMul/QConv weight,
   // which the runtime reads at that width; anywhere else they are int32 like every other tensor.
-  const std::set<int> weights = weight_constants(g);
+  const std::set<int> weights = linear_weight_constants(g);
   for (size_t v = 0; v < g.values.size(); ++v) {
     Value& val = g.values[v];
     if (!val.constant || val.constant->dtype() != DType::Int8) continue;
