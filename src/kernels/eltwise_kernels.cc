@@ -220,7 +220,7 @@ void ilayernorm(const int32_t* in, int32_t* out, int32_t rows, const ref::ILayer
       const int32_t mean = div_round(sat_shl(sum, frac).value, channels).value;
       bool var_lost = false;
       const int32_t var = x86->ilayernorm_row_variance(x, k, mean, &var_lost);
-      const int32_t root = isqrt_newton(var);
+      const int32_t root = isqrt_floor(var);
       chunk_events += x86->ilayernorm_row_normalize(x, y, k, mean, root > 0 ? root : 1, var_lost);
     }
     return chunk_events;

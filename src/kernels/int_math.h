@@ -6,6 +6,7 @@
 // reference kernels, which are the definition of correct for the integer runtime.
 // Derivations and error bounds: docs/integer_math.md.
 #include <bit>
+#include <cmath>
 #include <cstdint>
 
 namespace qvit::kernels {
@@ -108,6 +109,12 @@ constexpr int32_t isqrt_newton(int32_t v) {
   }
   return x;
 }
+
+// The same floor(sqrt(v)) in one instruction for the optimized kernels (isqrt_newton's ten
+// dependent divisions cost more than a short row's vector passes): the double square root is
+// correctly rounded, so truncating it is floor(sqrt(v)) for every v < 2^52; equal to isqrt_newton
+// for all v in [0, 2^31) (tests/unit/int_math_test.cc, and once over every int32).
+inline int32_t isqrt_floor(int32_t v) { return v <= 0 ? 0 : static_cast<int32_t>(std::sqrt(static_cast<double>(v))); }
 
 // The dyadic requantization step of every linear op (I-ViT eq. for dyadic arithmetic, TFLite's
 // MultiplyByQuantizedMultiplier without the 64-bit product):

@@ -126,11 +126,15 @@ TEST(IntMath, NewtonSqrtIsFloorSqrtOverInt32) {
   EXPECT_EQ(isqrt_newton(3), 1);
   EXPECT_EQ(isqrt_newton(kInt32Max), 46340);
   // every v below 2^20, then every perfect square +-1 up to 2^31 - 1, then a random sample.
-  for (int32_t v = 0; v < (1 << 20); ++v) ASSERT_EQ(isqrt_newton(v), exact_isqrt(v)) << v;
+  for (int32_t v = 0; v < (1 << 20); ++v) {
+    ASSERT_EQ(isqrt_newton(v), exact_isqrt(v)) << v;
+    ASSERT_EQ(isqrt_floor(v), exact_isqrt(v)) << v;
+  }
   for (int64_t r = 1; r * r <= kInt32Max; ++r) {
     for (int64_t v : {r * r - 1, r * r, r * r + 1}) {
       if (v > kInt32Max) continue;
       ASSERT_EQ(isqrt_newton(static_cast<int32_t>(v)), exact_isqrt(v)) << v;
+      ASSERT_EQ(isqrt_floor(static_cast<int32_t>(v)), exact_isqrt(v)) << v;
     }
   }
   std::mt19937 rng(3);
@@ -138,7 +142,10 @@ TEST(IntMath, NewtonSqrtIsFloorSqrtOverInt32) {
   for (int i = 0; i < 200000; ++i) {
     const int32_t v = pos(rng);
     ASSERT_EQ(isqrt_newton(v), exact_isqrt(v)) << v;
+    ASSERT_EQ(isqrt_floor(v), exact_isqrt(v)) << v;
   }
+  EXPECT_EQ(isqrt_floor(kInt32Max), 46340);
+  EXPECT_EQ(isqrt_floor(-5), isqrt_newton(-5));
 }
 
 TEST(IntMath, BitLengthAndCeilLog2) {
