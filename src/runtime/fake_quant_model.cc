@@ -2,10 +2,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <vector>
 
 #include "runtime/reparameterized_graph.h"
 #include "runtime/batch_padding.h"
+#include "util/thread_pool.h"
 
 namespace qvit {
 
@@ -45,10 +48,26 @@ class FakeQuantTap : public ValueObserver {
       const float* x = (*reference)[id].data<float>();
       const float* q = t.data<float>();
       const int64_t n = t.numel() / valid_fraction_den * valid_fraction_num;
+      // Sums per fixed block of elements, in parallel, then added in block order: the same total
+      // for any thread count.
+      constexpr int64_t kBlock = 8192;
+      const int64_t blocks = (n + kBlock - 1) / kBlock;
+      std::vector<double> partial(static_cast<size_t>(2 * blocks), 0.0);
+      parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          double s = 0, e = 0;
+          for (int64_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
+            s += double(x[i]) * x[i];
+            e += (double(x[i]) - q[i]) * (double(x[i]) - q[i]);
+          }
+          partial[2 * b] = s;
+          partial[2 * b + 1] = e;
+        }
+      });
       double s = 0, e = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        s += double(x[i]) * x[i];
-        e += (double(x[i]) - q[i]) * (double(x[i]) - q[i]);
+      for (int64_t b = 0; b < blocks; ++b) {
+        s += partial[2 * b];
+        e += partial[2 * b + 1];
       }
       (*errors)[it->second.error_index].signal += s;
       (*errors)[it->second.error_index].noise += e;

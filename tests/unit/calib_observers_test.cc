@@ -97,5 +97,35 @@ TEST(QuantParams, LogSqrt2CodesForKnownInputs) {
   EXPECT_GT(p.fake_quant(std::pow(2.0f, -7.4f)), 0.0f);
 }
 
+// The vectorized, threaded fake_quant over arrays equals QuantParams::fake_quant (std::round, half
+// away from zero) element by element: exact ties k + 1/2 of both signs, ±0, values past 2^23
+// steps and past the grid, infinities and denormals, on grids of every scheme.
+TEST(QuantParams, ArrayFakeQuantEqualsTheScalarDefinition) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  const std::vector<QuantParams> grids = {
+      {QuantScheme::Asymmetric, 8, 0.05f, 117}, {QuantScheme::Symmetric, 4, 0.3f, 0}, {QuantScheme::Symmetric, 16, 1e-3f, 0},
+      {QuantScheme::Asymmetric, 2, 1.5f, 1},    {QuantScheme::LogSqrt2, 4, 1.0f, 0},   {QuantScheme::Symmetric, 8, 1e-30f, 0}};
+  for (const QuantParams& p : grids) {
+    std::vector<float> x;
+    for (int k = -300; k <= 300; ++k) x.push_back((static_cast<float>(k) + 0.5f) * p.scale);  // ties
+    for (float v : {0.0f, -0.0f, 1e-40f, -1e-40f, 8388608.0f, -8388609.0f, 3e38f, -3e38f, INFINITY, -INFINITY, NAN})
+      x.push_back(v);
+    for (int i = 0; i < 100000; ++i) x.push_back(normal(rng) * static_cast<float>(1 << (i % 12)) * p.scale);
+    std::vector<float> y = x;
+    fake_quant(y.data(), static_cast<int64_t>(y.size()), p);
+    for (size_t i = 0; i < x.size(); ++i) {
+      // (A NaN stays NaN over arrays, so a broken activation shows; quantize() maps it to the zero point.)
+      if (std::isnan(x[i]) && p.scheme != QuantScheme::LogSqrt2) {
+        ASSERT_TRUE(std::isnan(y[i]));
+        continue;
+      }
+      const float want = p.fake_quant(x[i]);
+      ASSERT_EQ(std::signbit(y[i]), std::signbit(want)) << x[i];
+      ASSERT_EQ(y[i], want) << "x = " << x[i] << ", scheme " << scheme_name(p.scheme) << " " << p.bits << " bits";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qvit
