@@ -72,7 +72,9 @@ void add_eval_command(CLI::App& app) {
       if (!o->calib.empty() || o->integer)
         throw Error(o->model + ": an exported integer model carries its calibration; drop --calib/--int");
       int_onnx.emplace(load_int_onnx(o->model));
-      o->batch = int_onnx->batch_size();
+      // Loader batches of the model's own batch, so no chunk is padded; a batch-1 model takes
+      // --batch images per call and runs them side by side (IntModel::run_integer).
+      if (int_onnx->batch_size() > 1) o->batch = int_onnx->batch_size();
     }
     const LocatedConfig cfg = choose_config(o->model, o->config, o->preset);
     std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_data) : o->data;

@@ -1,12 +1,14 @@
 #include "runtime/int_model.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "intgraph/int_matmul.h"
 #include "intgraph/int_storage.h"
 #include "kernels/kernel_path.h"
 #include "runtime/batch_padding.h"
 #include "runtime/reparameterized_graph.h"
+#include "util/thread_pool.h"
 
 namespace qvit {
 
@@ -73,19 +75,45 @@ void IntModel::prepare() {
   exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op, int_node_preparer(plan));
 }
 
+// One chunk of exactly the model's batch: the image to centered integer codes of the input grid
+// (the boundary), then the IntGraph.
+Tensor IntModel::run_chunk(const Tensor& chunk, IntRunStats* stats) const {
+  const Tensor x = chunk.cast(DType::Float32);
+  const QuantParams& ip = lowered_.input;
+  Tensor q(DType::Int32, x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) q.data<int32_t>()[i] = ip.quantize(x.data<float>()[i]) - ip.zero_point;
+  return checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, stats).at(0));
+}
+
 Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
+  const int64_t n = images.rank() > 0 ? images.shape()[0] : 0;
+  if (model_batch_ == 1 && n >= 2 && num_threads() > 1) {
+    // A batch-1 model (export's default) has too little work per op to share between cores: the
+    // images run side by side instead, one per thread, each op serial inside (nested
+    // parallel_for). Counts per image, summed in image order.
+    std::vector<Tensor> rows(static_cast<size_t>(n));
+    std::vector<IntRunStats> per(stats ? static_cast<size_t>(n) : 0);
+    parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) rows[i] = run_chunk(row_range(images, i, 1), stats ? &per[i] : nullptr);
+    });
+    Shape s = rows[0].shape();
+    s[0] = n;
+    Tensor y(DType::Int32, s, Tensor::Uninitialized{});
+    const size_t row_bytes = rows[0].nbytes();
+    for (int64_t i = 0; i < n; ++i) {
+      if (rows[i].shape() != rows[0].shape()) throw Error(lowered_.graph.source + ": the output shape changed between images");
+      std::memcpy(y.raw() + static_cast<size_t>(i) * row_bytes, rows[i].raw(), row_bytes);
+    }
+    if (stats)
+      for (const auto& one : per)
+        for (const auto& [node, c] : one.per_node) stats->per_node[node].add(c);
+    return y;
+  }
   return run_in_chunks(images, model_batch_, [&](const Tensor& chunk, int64_t valid) {
-           const Tensor x = chunk.cast(DType::Float32);
-           // Boundary: the image to centered integer codes of the input grid.
-           const QuantParams& ip = lowered_.input;
-           Tensor q(DType::Int32, x.shape());
-           for (int64_t i = 0; i < x.numel(); ++i) q.data<int32_t>()[i] = ip.quantize(x.data<float>()[i]) - ip.zero_point;
-           if (!stats || valid == model_batch_)
-             return std::vector<Tensor>{
-                 checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, stats).at(0))};
+           if (!stats || valid == model_batch_) return std::vector<Tensor>{run_chunk(chunk, stats)};
            // Truncation counts of real images only: the zero-padded rows are taken out again.
            IntRunStats chunk_stats;
-           Tensor y = checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, &chunk_stats).at(0));
+           Tensor y = run_chunk(chunk, &chunk_stats);
            subtract_padding_rows(chunk_stats, model_batch_ - valid);
            for (const auto& [node, s] : chunk_stats.per_node) stats->per_node[node].add(s);
            return std::vector<Tensor>{std::move(y)};

@@ -47,6 +47,7 @@ class IntModel {
 
   void prepare();
   void subtract_padding_rows(IntRunStats& stats, int64_t padded_rows);
+  Tensor run_chunk(const Tensor& chunk, IntRunStats* stats) const;
 };
 
 }  // namespace qvit
