@@ -25,5 +25,8 @@ if want qdq; then
   for r in w8a8 w4a4 w6a6 w4a4-crl; do tools/qdq_ort_eval.sh --recipe "$r" --no-build --out "$out/qdq_$r.json" > "$out/qdq_$r.md" 2>&1 || true; done
 fi
 if want mixed; then tools/mixed_precision_table.py --bits 4,6 --scorers uniform,lrp,sensitivity > "$out/mixed_precision.md"; fi
-if want speed; then tools/bench/run_int_bench.sh --rounds 3 --out "$out/int_bench.json" > "$out/int_bench.md"; fi
+if want speed; then
+  tools/bench/run_int_bench.sh --rounds 3 --out "$out/int_bench.json" > "$out/int_bench.md"
+  tools/bench/bundled_eval_speed.sh --rounds 3 --out "$out/bundled_eval.json" > "$out/bundled_eval.md"
+fi
 echo "tables in $out"

@@ -3,7 +3,8 @@
 # models at least as fast as the float eval"): for each model, one after the other on the full
 # 10k test split, w8a8 (int32safe), --rounds times in turn, each mode's median round reported:
 #   float        qvit eval MODEL.onnx
-#   integer      qvit eval MODEL.w8a8.int.onnx        (the exported integer-only model alone)
+#   integer      qvit eval MODEL.w8a8.int.onnx        (the exported integer-only model alone, exported
+#                                                      at export's default batch 1, and at --batch 100)
 #   fake-quant   qvit eval MODEL.onnx --calib C       (fake-quant model + the float run it is compared with)
 #   eval --int   qvit eval MODEL.onnx --calib C --int (float, fake-quant and integer models, agreement)
 # images/s as `qvit eval --json` reports it (images over the evaluation loop's wall time).
@@ -41,6 +42,7 @@ for m in "${MODELS[@]}"; do
   echo "== $m: calibrate w8a8, export the integer model" >&2
   "$QVIT" calibrate "$ROOT/models/$m.onnx" --recipe w8a8 -o "$WORK/$m.w8a8.calib.json" -q
   "$QVIT" export "$ROOT/models/$m.onnx" --calib "$WORK/$m.w8a8.calib.json" -o "$WORK/$m.w8a8.int.onnx"
+  "$QVIT" export "$ROOT/models/$m.onnx" --calib "$WORK/$m.w8a8.calib.json" --batch 100 -o "$WORK/$m.w8a8.b100.int.onnx"
 done
 for ((r = 1; r <= ROUNDS; ++r)); do
   for m in "${MODELS[@]}"; do
@@ -48,6 +50,7 @@ for ((r = 1; r <= ROUNDS; ++r)); do
     C="$WORK/$m.w8a8.calib.json"
     "$QVIT" eval "$ROOT/models/$m.onnx" -q --json "$WORK/raw/$m.float.$r.json"
     "$QVIT" eval "$WORK/$m.w8a8.int.onnx" -q --json "$WORK/raw/$m.integer.$r.json"
+    "$QVIT" eval "$WORK/$m.w8a8.b100.int.onnx" -q --json "$WORK/raw/$m.integer_b100.$r.json"
     "$QVIT" eval "$ROOT/models/$m.onnx" --calib "$C" -q --json "$WORK/raw/$m.fake_quant.$r.json"
     "$QVIT" eval "$ROOT/models/$m.onnx" --calib "$C" --int -q --json "$WORK/raw/$m.eval_int.$r.json"
   done
@@ -55,7 +58,7 @@ done
 /usr/bin/python3 - "$WORK/raw" "$OUT" "$THREADS" "${MODELS[@]}" <<'EOF'
 import json, os, statistics, sys
 raw, out, threads, models = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-modes = ["float", "integer", "fake_quant", "eval_int"]
+modes = ["float", "integer", "integer_b100", "fake_quant", "eval_int"]
 rows = []
 for m in models:
     row = {"model": m}
@@ -63,15 +66,17 @@ for m in models:
         runs = sorted(f for f in os.listdir(raw) if f.startswith(f"{m}.{mode}."))
         row[mode] = statistics.median(json.load(open(os.path.join(raw, f)))["images_per_second"] for f in runs)
     row["integer_over_float"] = row["integer"] / row["float"]
+    row["integer_b100_over_float"] = row["integer_b100"] / row["float"]
     rows.append(row)
 tmp = out + ".tmp"
 with open(tmp, "w") as f:
     json.dump({"threads": threads, "rounds": len(runs), "rows": rows}, f, indent=2)
 os.replace(tmp, out)
-print("| model | float eval | integer model (`eval M.int.onnx`) | integer / float | fake-quant eval | `eval --int` |")
-print("|---|---|---|---|---|---|")
+print(f"images/s on the 10k test split, {threads} threads, median of {len(runs)} round(s)")
+print("| model | float eval | integer model, batch 1 | integer, batch 100 | batch 100 / float | fake-quant eval | `eval --int` |")
+print("|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['model']} | {r['float']:,.0f} | {r['integer']:,.0f} | {r['integer_over_float']:.2f}x | "
-          f"{r['fake_quant']:,.0f} | {r['eval_int']:,.0f} |")
+    print(f"| {r['model']} | {r['float']:,.0f} | {r['integer']:,.0f} | {r['integer_b100']:,.0f} | "
+          f"{r['integer_b100_over_float']:.2f}x | {r['fake_quant']:,.0f} | {r['eval_int']:,.0f} |")
 EOF
 echo "wrote $OUT" >&2

@@ -163,10 +163,15 @@ if gemm:
     print("\nint8 GEMM, batch 8 (m = 1576), 2 threads: GOP/s and % of the measured VNNI zmm peak:")
     print("| benchmark | GOP/s | % of peak |")
     print("|---|---|---|")
-    for b in gemm["benchmarks"]:
-        if b.get("run_type", "iteration") != "iteration":
-            continue
+    # The bench's pct_peak divides by a peak it measured once before the GEMMs; on a shared VM the
+    # vnni_peak rows (measured again, later) can be higher. The higher of the two is the peak.
+    rows = [b for b in gemm["benchmarks"] if b.get("run_type", "iteration") == "iteration"]
+    peak_row = max((b.get("GOPs", 0) for b in rows if b["name"].startswith("vnni_peak/threads:2")), default=0)
+    for b in rows:
         pct = b.get("pct_peak")
+        if pct:
+            peak = max(b.get("GOPs", 0) * 100 / pct, peak_row if "threads:2" in b["name"] else 0)
+            pct = b.get("GOPs", 0) * 100 / peak
         print(f"| {b['name'].replace('/process_time', '').replace('/real_time', '')} | {b.get('GOPs', 0):.0f} | "
               + (f"{pct:.0f}%" if pct is not None else "-") + " |")
 print(f"JSON: {out}")
