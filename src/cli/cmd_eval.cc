@@ -100,7 +100,7 @@ void add_eval_command(CLI::App& app) {
       j = r.to_json();
       j["mode"] = "integer_onnx";
       j["nonlinear"] = nonlinear_family_name(int_onnx->lowered().family);
-      const TruncationReport trunc = truncation_report(int_onnx->lowered().graph, stats);
+      const TruncationReport trunc = truncation_report(int_onnx->lowered().graph, stats, int_onnx->merged_nodes());
       j.update(trunc.to_json());
       trunc.log_nonzero();
       integrity = {trunc.total_events(), 0};

@@ -14,9 +14,12 @@ namespace {
 double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 }  // namespace
 
-TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& stats) {
+TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& stats,
+                                   const std::vector<std::pair<std::string, std::string>>& merged) {
   std::map<std::string, std::string> op_of;
   for (const Node& node : int_graph.nodes) op_of.emplace(node.name, node.op);
+  for (const auto& [node, kept] : merged)
+    if (op_of.count(kept)) op_of.emplace(node, op_of.at(kept));
   TruncationReport r;
   std::map<std::string, TruncationReport::Count> kernels;
   for (const auto& [name, t] : stats.per_node) {
@@ -100,7 +103,7 @@ IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationR
   ev.agreement_float = 100.0 * agree_float / n;
   ev.fake_quant_top1 = 100.0 * fq_correct / n;
   ev.float_top1 = 100.0 * float_correct / n;
-  ev.truncations = truncation_report(model.lowered().graph, stats);
+  ev.truncations = truncation_report(model.lowered().graph, stats, model.merged_nodes());
   return ev;
 }
 

@@ -4,6 +4,8 @@
 // kernel (MLSys'23 Table 1), per layer and per kernel type.
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "calib/calibration_result.h"
 #include "data/batch_loader.h"
@@ -26,7 +28,9 @@ struct TruncationReport {
   void log_nonzero() const;  // one warning line per kernel type that truncated
   uint64_t total_events() const;
 };
-TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& stats);
+// `merged`: (node, node computing its values) pairs of the runtime (IntModel::merged_nodes).
+TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& stats,
+                                   const std::vector<std::pair<std::string, std::string>>& merged = {});
 
 struct IntEvaluation {
   ClassificationResult integer;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "intgraph/int_matmul.h"
+#include "intgraph/int_merge.h"
 #include "intgraph/int_storage.h"
 #include "kernels/kernel_path.h"
 #include "runtime/batch_padding.h"
@@ -68,6 +69,8 @@ IntModel::~IntModel() = default;
 // int8 weights stored as int8, then packed once for the active kernel path's GEMM.
 void IntModel::prepare() {
   narrow_linear_weights(lowered_.graph);
+  // The reference path runs the graph exactly as lowered; the others compute a repeated node once.
+  if (kernels::active_kernel_path() != kernels::KernelPath::Ref) merged_nodes_ = merge_duplicate_nodes(lowered_.graph);
   // Activations at their grid's width where only the int8 GEMM reads them; the reference path
   // runs the IntGraph exactly as lowered (every value int32).
   const CodeStorage plan =
@@ -82,7 +85,22 @@ Tensor IntModel::run_chunk(const Tensor& chunk, IntRunStats* stats) const {
   const QuantParams& ip = lowered_.input;
   Tensor q(DType::Int32, x.shape());
   for (int64_t i = 0; i < x.numel(); ++i) q.data<int32_t>()[i] = ip.quantize(x.data<float>()[i]) - ip.zero_point;
-  return checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, stats).at(0));
+  return run_graph(std::move(q), stats);
+}
+
+// The IntGraph on codes `q`, its counts added to `stats`; a merged node counts what the node doing
+// its work counted (int_merge.h).
+Tensor IntModel::run_graph(Tensor q, IntRunStats* stats) const {
+  if (!stats || merged_nodes_.empty())
+    return checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, stats).at(0));
+  IntRunStats run_stats;
+  Tensor y = checked_output(lowered_.graph.source, model_batch_, exec_->run({std::move(q)}, nullptr, &run_stats).at(0));
+  for (const auto& [merged, kept] : merged_nodes_) {
+    const auto it = run_stats.per_node.find(kept);
+    if (it != run_stats.per_node.end()) run_stats.per_node[merged] = it->second;
+  }
+  for (const auto& [node, c] : run_stats.per_node) stats->per_node[node].add(c);
+  return y;
 }
 
 Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
@@ -126,7 +144,7 @@ void IntModel::subtract_padding_rows(IntRunStats& stats, int64_t padded_rows) {
   if (!zero_row_stats_) {
     const Shape& s = lowered_.graph.value(lowered_.graph.inputs.at(0)).shape;
     IntRunStats zeros;
-    exec_->run({Tensor(DType::Int32, s)}, nullptr, &zeros);
+    run_graph(Tensor(DType::Int32, s), &zeros);
     zero_row_stats_ = std::make_unique<IntRunStats>();
     for (const auto& [node, z] : zeros.per_node) {
       // Not a qvit bug but a model (from a file) whose ops mix the images of a batch.

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "calib/calibration_result.h"
 #include "intgraph/int_ops.h"
@@ -37,6 +39,8 @@ class IntModel {
 
   const LoweredModel& lowered() const { return lowered_; }
   int64_t batch_size() const { return batch_; }
+  // Nodes the runtime computes once for several (int_merge.h): (merged node, node doing its work).
+  const std::vector<std::pair<std::string, std::string>>& merged_nodes() const { return merged_nodes_; }
 
  private:
   LoweredModel lowered_;
@@ -44,10 +48,12 @@ class IntModel {
   int64_t batch_;
   int64_t model_batch_ = 0;  // the graph's batch: batch_, or the model's own fixed batch
   std::unique_ptr<IntRunStats> zero_row_stats_;  // per node, what one zero-padded row counts
+  std::vector<std::pair<std::string, std::string>> merged_nodes_;  // (merged, computed by): int_merge.h
 
   void prepare();
   void subtract_padding_rows(IntRunStats& stats, int64_t padded_rows);
   Tensor run_chunk(const Tensor& chunk, IntRunStats* stats) const;
+  Tensor run_graph(Tensor q, IntRunStats* stats) const;
 };
 
 }  // namespace qvit
