@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "calib/calibrator.h"
 #include "calib/recipe.h"
@@ -30,6 +31,14 @@ qvit::CalibrationResult calibrate_bundled(const std::string& model, const std::s
   opt.progress = false;
   return qvit::calibrate((kRoot / "models" / (model + ".onnx")).string(), *calib_set,
                          qvit::load_recipe((kRoot / "configs" / "recipes" / (recipe + ".json")).string()), opt);
+}
+
+// The Fashion-MNIST test split as the bundled model's config reads it.
+std::unique_ptr<qvit::data::Dataset> fashion_test_split(const std::string& model) {
+  const qvit::LocatedConfig cfg = qvit::load_config_file(kRoot / "configs" / (model + ".json"));
+  qvit::data::DatasetOptions dopt;
+  dopt.split = "t10k";
+  return qvit::data::open_dataset(kFashion, cfg.config, dopt);
 }
 
 uint64_t total_truncations(const qvit::IntEvaluation& ev) {
@@ -87,10 +96,7 @@ INSTANTIATE_TEST_SUITE_P(Models, BundledInteger,
 TEST(BundledIntegerFamilies, ShiftAndPolyRunAndCountTruncations) {
   if (!fs::exists(kFashion / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const qvit::CalibrationResult calib = calibrate_bundled("deit_fmnist", "w8a8");
-  const qvit::LocatedConfig cfg = qvit::load_config_file(kRoot / "configs" / "deit_fmnist.json");
-  qvit::data::DatasetOptions dopt;
-  dopt.split = "t10k";
-  auto test = qvit::data::open_dataset(kFashion, cfg.config, dopt);
+  auto test = fashion_test_split("deit_fmnist");
   for (auto family : {qvit::NonlinearFamily::Shift, qvit::NonlinearFamily::Poly}) {
     qvit::data::BatchLoaderOptions lopt;
     lopt.batch_size = 50;
@@ -113,10 +119,7 @@ TEST(BundledIntegerFamilies, ShiftAndPolyRunAndCountTruncations) {
 TEST(BundledIntegerBatchOne, ImagesSideBySideEqualOneAtATime) {
   if (!fs::exists(kFashion / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const qvit::CalibrationResult calib = calibrate_bundled("deit_fmnist", "w8a8");
-  const qvit::LocatedConfig cfg = qvit::load_config_file(kRoot / "configs" / "deit_fmnist.json");
-  qvit::data::DatasetOptions dopt;
-  dopt.split = "t10k";
-  auto test = qvit::data::open_dataset(kFashion, cfg.config, dopt);
+  auto test = fashion_test_split("deit_fmnist");
   qvit::data::BatchLoaderOptions lopt;
   lopt.batch_size = 9;
   qvit::data::BatchLoader loader(*test, lopt);

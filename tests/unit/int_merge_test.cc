@@ -11,21 +11,9 @@
 namespace qvit {
 namespace {
 
-Tensor requant_table(int32_t pre, int32_t m0, int32_t post) {
-  Tensor t(DType::Int32, {1, 3});
-  t.data<int32_t>()[0] = pre;
-  t.data<int32_t>()[1] = m0;
-  t.data<int32_t>()[2] = post;
-  return t;
-}
-
-std::map<std::string, AttrValue> clamp(int64_t lo, int64_t hi) { return {{"lo", lo}, {"hi", hi}, {"axis", int64_t{-1}}}; }
-
-Tensor axes(std::vector<int64_t> v) {
-  Tensor t(DType::Int64, {static_cast<int64_t>(v.size())});
-  for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = v[i];
-  return t;
-}
+using test::clamp_attrs;
+using test::int64s;
+using test::requant_table;
 
 // x → three QRequantize of x with equal tables (one a separate constant of the same content) and
 // clamps, each read by its own Slice (torchvision's q, k, v); one more with another clamp and one
@@ -37,18 +25,18 @@ Graph build() {
   const int rq = b.constant("rq", requant_table(2, 1 << 29, 28));
   const int rq_copy = b.constant("rq_copy", requant_table(2, 1 << 29, 28));
   const int rq_other = b.constant("rq_other", requant_table(2, 1 << 29, 27));
-  const int a = b.node("QRequantize", {x, rq}, clamp(-128, 127), "settle_q");
-  const int k = b.node("QRequantize", {x, rq}, clamp(-128, 127), "settle_k");
-  const int v = b.node("QRequantize", {x, rq_copy}, clamp(-128, 127), "settle_v");
-  const int other_clamp = b.node("QRequantize", {x, rq}, clamp(-100, 100), "other_clamp");
-  const int other_table = b.node("QRequantize", {x, rq_other}, clamp(-128, 127), "other_table");
-  const int as_output = b.node("QRequantize", {x, rq}, clamp(-128, 127), "as_output");
+  const int a = b.node("QRequantize", {x, rq}, clamp_attrs(-128, 127), "settle_q");
+  const int k = b.node("QRequantize", {x, rq}, clamp_attrs(-128, 127), "settle_k");
+  const int v = b.node("QRequantize", {x, rq_copy}, clamp_attrs(-128, 127), "settle_v");
+  const int other_clamp = b.node("QRequantize", {x, rq}, clamp_attrs(-100, 100), "other_clamp");
+  const int other_table = b.node("QRequantize", {x, rq_other}, clamp_attrs(-128, 127), "other_table");
+  const int as_output = b.node("QRequantize", {x, rq}, clamp_attrs(-128, 127), "as_output");
   std::vector<int> outs;
   int part = 0;
   for (int in : {a, k, v, other_clamp, other_table}) {
-    outs.push_back(b.node("Slice", {in, b.constant("s" + std::to_string(part), axes({4 * (part % 3)})),
-                                    b.constant("e" + std::to_string(part), axes({4 * (part % 3) + 4})),
-                                    b.constant("ax" + std::to_string(part), axes({1}))},
+    outs.push_back(b.node("Slice", {in, b.constant("s" + std::to_string(part), int64s({4 * (part % 3)})),
+                                    b.constant("e" + std::to_string(part), int64s({4 * (part % 3) + 4})),
+                                    b.constant("ax" + std::to_string(part), int64s({1}))},
                           {}, "slice" + std::to_string(part)));
     ++part;
   }

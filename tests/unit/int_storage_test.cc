@@ -17,21 +17,11 @@ namespace {
 
 Tensor ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) { return test::random_ints(std::move(shape), lo, hi, seed); }
 
-Tensor requant_table(int32_t pre, int32_t m0, int32_t post) {
-  Tensor t(DType::Int32, {1, 3});
-  t.data<int32_t>()[0] = pre;
-  t.data<int32_t>()[1] = m0;
-  t.data<int32_t>()[2] = post;
-  return t;
-}
+using test::requant_table;
 
-std::map<std::string, AttrValue> clamp(int64_t lo, int64_t hi) { return {{"lo", lo}, {"hi", hi}, {"axis", int64_t{-1}}}; }
+std::map<std::string, AttrValue> clamp(int64_t lo, int64_t hi) { return test::clamp_attrs(lo, hi); }
 
-Tensor shape_const(std::vector<int64_t> dims) {
-  Tensor t(DType::Int64, {static_cast<int64_t>(dims.size())});
-  for (size_t i = 0; i < dims.size(); ++i) t.data<int64_t>()[i] = dims[i];
-  return t;
-}
+Tensor shape_const(std::vector<int64_t> dims) { return test::int64s(std::move(dims)); }
 
 // x[2,6,8] → QRequantize (asymmetric 8-bit) → Transpose/Reshape → QMatMul with a weight: coded.
 // The same requantized value also feeding a QAdd elsewhere: not coded. A 9-bit grid: not coded.

@@ -1,6 +1,9 @@
 #pragma once
 // Helpers for building small IR graphs directly in tests (no ONNX involved).
+#include <map>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "ir/executor.h"
 #include "ir/graph.h"
@@ -21,6 +24,27 @@ inline Tensor random_ints(Shape shape, int32_t lo, int32_t hi, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> d(lo, hi);
   for (auto& v : t.values<int32_t>()) v = d(rng);
+  return t;
+}
+
+// An IntGraph requantizer table of one row {pre_shift, m0, post_shift}.
+inline Tensor requant_table(int32_t pre, int32_t m0, int32_t post) {
+  Tensor t(DType::Int32, {1, 3});
+  t.data<int32_t>()[0] = pre;
+  t.data<int32_t>()[1] = m0;
+  t.data<int32_t>()[2] = post;
+  return t;
+}
+
+// The clamp attributes of a QRequantize over the last axis.
+inline std::map<std::string, AttrValue> clamp_attrs(int64_t lo, int64_t hi) {
+  return {{"lo", lo}, {"hi", hi}, {"axis", int64_t{-1}}};
+}
+
+// A 1-D int64 tensor (shapes, axes, slice bounds).
+inline Tensor int64s(std::vector<int64_t> v) {
+  Tensor t(DType::Int64, {static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = v[i];
   return t;
 }
 
