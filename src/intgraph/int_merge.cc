@@ -61,7 +61,8 @@ std::vector<std::pair<std::string, std::string>> merge_duplicate_nodes(Graph& g)
         first_data = in;
         break;
       }
-    if (first_data < 0) continue;  // (constant folding's business, not this step's)
+    // (Constant inputs only: constant folding's business. No outputs: the executor's error.)
+    if (first_data < 0 || node.outputs.empty()) continue;
     std::vector<size_t>& candidates = earlier[{node.op, first_data}];
     bool keeps_output = false;
     for (int o : node.outputs) keeps_output = keeps_output || (o >= 0 && is_output[static_cast<size_t>(o)]);
