@@ -21,5 +21,9 @@ Tensor row_range(const Tensor& t, int64_t begin, int64_t count);
 // of each of its outputs, so every output has images.shape()[0] rows again.
 using ChunkFn = std::function<std::vector<Tensor>(const Tensor& chunk, int64_t valid_rows)>;
 std::vector<Tensor> run_in_chunks(const Tensor& images, int64_t chunk_rows, const ChunkFn& run);
+// The same, with the chunks run in parallel (qvit::parallel_for: each chunk on one thread, the
+// parallel loops inside it serial) and told their index, so that per-chunk state needs no lock.
+using IndexedChunkFn = std::function<std::vector<Tensor>(const Tensor& chunk, int64_t valid_rows, int64_t index)>;
+std::vector<Tensor> run_chunks_in_parallel(const Tensor& images, int64_t chunk_rows, const IndexedChunkFn& run);
 
 }  // namespace qvit

@@ -1,7 +1,6 @@
 #include "runtime/int_model.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "intgraph/int_matmul.h"
 #include "intgraph/int_merge.h"
@@ -109,19 +108,10 @@ Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
     // A batch-1 model (export's default) has too little work per op to share between cores: the
     // images run side by side instead, one per thread, each op serial inside (nested
     // parallel_for). Counts per image, summed in image order.
-    std::vector<Tensor> rows(static_cast<size_t>(n));
     std::vector<IntRunStats> per(stats ? static_cast<size_t>(n) : 0);
-    parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) rows[i] = run_chunk(row_range(images, i, 1), stats ? &per[i] : nullptr);
-    });
-    Shape s = rows[0].shape();
-    s[0] = n;
-    Tensor y(DType::Int32, s, Tensor::Uninitialized{});
-    const size_t row_bytes = rows[0].nbytes();
-    for (int64_t i = 0; i < n; ++i) {
-      if (rows[i].shape() != rows[0].shape()) throw Error(lowered_.graph.source + ": the output shape changed between images");
-      std::memcpy(y.raw() + static_cast<size_t>(i) * row_bytes, rows[i].raw(), row_bytes);
-    }
+    Tensor y = run_chunks_in_parallel(images, 1, [&](const Tensor& chunk, int64_t, int64_t i) {
+                 return std::vector<Tensor>{run_chunk(chunk, stats ? &per[static_cast<size_t>(i)] : nullptr)};
+               }).at(0);
     if (stats)
       for (const auto& one : per)
         for (const auto& [node, c] : one.per_node) stats->per_node[node].add(c);
