@@ -84,7 +84,7 @@ class Pool {
       // instructions (no syscall; the integer runtime's regions come every few microseconds at
       // batch 1), then yielding the core, so a loaded machine loses little to the spinning.
       const auto start = std::chrono::steady_clock::now();
-      const auto pause_until = start + std::chrono::microseconds(30), spin_until = start + std::chrono::microseconds(200);
+      const auto pause_until = start + std::chrono::microseconds(30), spin_until = start + std::chrono::microseconds(2000);
       for (;;) {
         if (published_.load(std::memory_order_acquire) != seen) break;
         const auto now = std::chrono::steady_clock::now();
