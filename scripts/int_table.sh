@@ -37,7 +37,7 @@ for recipe in $recipes; do
   tops=(); agrees=(); truncs=()
   for fam in int32safe shift poly; do
     j="$out/$recipe-$fam.json"
-    $qvit eval "$model" "${extra[@]}" --calib "$calib" --int --nonlinear $fam -q --json "$j" 2>/dev/null
+    $qvit eval "$model" "${extra[@]}" --calib "$calib" --int --compare --nonlinear $fam -q --json "$j" 2>/dev/null
     tops+=("$(field "$j" top1)"); agrees+=("$(field "$j" agreement_fake_quant)"); truncs+=("$(trunc "$j")")
   done
   j="$out/$recipe-int32safe.json"

@@ -30,7 +30,7 @@ for metrics in models/zoo/*.metrics.json; do
     base=$out/${family}_$v
     $q eval "$m" --preset fmnist -q --json "$base.float.json" >/dev/null 2>&1
     $q calibrate "$m" --preset fmnist --recipe "$recipe" -q -o "$base.calib.json" >/dev/null 2>&1
-    $q eval "$m" --preset fmnist -q --calib "$base.calib.json" --int --json "$base.int.json" >/dev/null 2>&1
+    $q eval "$m" --preset fmnist -q --calib "$base.calib.json" --int --compare --json "$base.int.json" >/dev/null 2>&1
     rows+=("$family|$v|$metrics|$base")
   done
 done

@@ -81,7 +81,7 @@ def main():
                         t0 = time.time()
                         run([a.qvit, "calibrate", model, *calib_args, "--recipe", base + ".recipe.json", "-q", "-o", base + ".calib.json"])
                         calib_s = time.time() - t0
-                        run([a.qvit, "eval", model, *eval_args, "--calib", base + ".calib.json", "--int", "-q", "--json", base + ".int.json"])
+                        run([a.qvit, "eval", model, *eval_args, "--calib", base + ".calib.json", "--int", "--compare", "-q", "--json", base + ".int.json"])
                         with open(base + ".time.json", "w") as f:
                             json.dump({"calibrate_seconds": calib_s}, f)
                     ev = json.load(open(base + ".int.json"))

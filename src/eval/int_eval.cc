@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "runtime/fake_quant_model.h"
 #include "runtime/int_model.h"
@@ -61,10 +62,13 @@ void TruncationReport::log_nonzero() const {
 nlohmann::json IntEvaluation::to_json() const {
   nlohmann::json j = integer.to_json();
   j["nonlinear"] = nonlinear_family_name(family);
-  j["agreement_fake_quant"] = round3(agreement_fake_quant);
-  j["agreement_float"] = round3(agreement_float);
-  j["fake_quant_top1"] = round3(fake_quant_top1);
-  j["float_top1"] = round3(float_top1);
+  j["compared"] = compared;
+  if (compared) {
+    j["agreement_fake_quant"] = round3(agreement_fake_quant);
+    j["agreement_float"] = round3(agreement_float);
+    j["fake_quant_top1"] = round3(fake_quant_top1);
+    j["float_top1"] = round3(float_top1);
+  }
   j.update(truncations.to_json());
   nlohmann::json b = nlohmann::json::array();
   for (const auto& r : bounds)
@@ -74,22 +78,28 @@ nlohmann::json IntEvaluation::to_json() const {
 }
 
 IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationResult& calib, data::BatchLoader& loader,
-                               int64_t batch_size, const LoweringOptions& options, bool progress) {
+                               int64_t batch_size, const LoweringOptions& options, bool progress, bool compare) {
   IntModel model(model_path, calib, batch_size, options);
-  FakeQuantModel fake(model_path, calib, batch_size);
+  std::optional<FakeQuantModel> fake;
+  if (compare) fake.emplace(model_path, calib, batch_size);
   IntEvaluation ev;
   ev.family = options.family;
   ev.bounds = model.lowered().bounds;
+  ev.compared = compare;
   IntRunStats stats;
   std::vector<int64_t> fq_pred, float_pred;
   ev.integer = evaluate_classifier(
       [&](const Tensor& images) {
-        FakeQuantModel::Output ref = fake.run(images);
-        for (int64_t p : argmax_rows(ref.quantized_logits)) fq_pred.push_back(p);
-        for (int64_t p : argmax_rows(ref.float_logits)) float_pred.push_back(p);
+        if (fake) {
+          FakeQuantModel::Output ref = fake->run(images);
+          for (int64_t p : argmax_rows(ref.quantized_logits)) fq_pred.push_back(p);
+          for (int64_t p : argmax_rows(ref.float_logits)) float_pred.push_back(p);
+        }
         return model.run(images, &stats);
       },
       loader, progress);
+  ev.truncations = truncation_report(model.lowered().graph, stats, model.merged_nodes());
+  if (!compare) return ev;
   const auto& pred = ev.integer.predictions;
   int64_t agree_fq = 0, agree_float = 0, fq_correct = 0, float_correct = 0;
   for (size_t i = 0; i < pred.size(); ++i) {
@@ -103,7 +113,6 @@ IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationR
   ev.agreement_float = 100.0 * agree_float / n;
   ev.fake_quant_top1 = 100.0 * fq_correct / n;
   ev.float_top1 = 100.0 * float_correct / n;
-  ev.truncations = truncation_report(model.lowered().graph, stats, model.merged_nodes());
   return ev;
 }
 

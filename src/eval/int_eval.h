@@ -34,6 +34,7 @@ TruncationReport truncation_report(const Graph& int_graph, const IntRunStats& st
 
 struct IntEvaluation {
   ClassificationResult integer;
+  bool compared = false;  // the fake-quant and float models ran too: the four fields below are set
   double agreement_fake_quant = 0;  // % of images where integer and fake-quant top-1 agree
   double agreement_float = 0;
   double fake_quant_top1 = 0, float_top1 = 0;
@@ -43,7 +44,11 @@ struct IntEvaluation {
   nlohmann::json to_json() const;
 };
 
+// The model is lowered for `batch_size` images; the loader's batches may hold several such chunks
+// (IntModel::run runs them side by side, one per thread).
+// `compare`: also run the fake-quant simulation and the float model on every batch (three forward
+// passes instead of one) for the agreements and their top-1; without it only the integer model runs.
 IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationResult& calib, data::BatchLoader& loader,
-                               int64_t batch_size, const LoweringOptions& options, bool progress);
+                               int64_t batch_size, const LoweringOptions& options, bool progress, bool compare = true);
 
 }  // namespace qvit

@@ -104,13 +104,20 @@ Tensor IntModel::run_graph(Tensor q, IntRunStats* stats) const {
 
 Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
   const int64_t n = images.rank() > 0 ? images.shape()[0] : 0;
-  if (model_batch_ == 1 && n >= 2 && num_threads() > 1) {
-    // A batch-1 model (export's default) has too little work per op to share between cores: the
-    // images run side by side instead, one per thread, each op serial inside (nested
-    // parallel_for). Counts per image, summed in image order.
-    std::vector<IntRunStats> per(stats ? static_cast<size_t>(n) : 0);
-    Tensor y = run_chunks_in_parallel(images, 1, [&](const Tensor& chunk, int64_t, int64_t i) {
-                 return std::vector<Tensor>{run_chunk(chunk, stats ? &per[static_cast<size_t>(i)] : nullptr)};
+  // Chunks of the model's batch side by side, one per thread, each op serial inside (nested
+  // parallel_for), when there are at least two of them: a chunk's ops are then too small to share
+  // between cores at a profit (a batch-1 model, export's default, always; a small model at any
+  // batch), and no thread waits for another inside an op. Counts per chunk, summed in chunk order.
+  if (n >= 2 * model_batch_ && num_threads() > 1) {
+    if (stats && n % model_batch_) zero_row_counts();  // measured here, read by the threads
+    const int64_t chunks = (n + model_batch_ - 1) / model_batch_;
+    std::vector<IntRunStats> per(stats ? static_cast<size_t>(chunks) : 0);
+    Tensor y = run_chunks_in_parallel(images, model_batch_, [&](const Tensor& chunk, int64_t valid, int64_t i) {
+                 if (!stats) return std::vector<Tensor>{run_chunk(chunk, nullptr)};
+                 IntRunStats& mine = per[static_cast<size_t>(i)];
+                 Tensor out = run_chunk(chunk, &mine);
+                 if (valid < model_batch_) subtract_padding_rows(mine, model_batch_ - valid);
+                 return std::vector<Tensor>{std::move(out)};
                }).at(0);
     if (stats)
       for (const auto& one : per)
@@ -130,25 +137,31 @@ Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
 
 // Images are independent rows (no op of a ViT mixes the batch), so every zero-padded row costs
 // exactly 1/batch of what a chunk of zero images costs, per node: measured once, then subtracted.
-void IntModel::subtract_padding_rows(IntRunStats& stats, int64_t padded_rows) {
+const IntRunStats& IntModel::zero_row_counts() {
   if (!zero_row_stats_) {
     const Shape& s = lowered_.graph.value(lowered_.graph.inputs.at(0)).shape;
     IntRunStats zeros;
     run_graph(Tensor(DType::Int32, s), &zeros);
-    zero_row_stats_ = std::make_unique<IntRunStats>();
+    auto per_row = std::make_unique<IntRunStats>();
     for (const auto& [node, z] : zeros.per_node) {
       // Not a qvit bug but a model (from a file) whose ops mix the images of a batch.
       if (z.events % static_cast<uint64_t>(model_batch_) || z.elements % static_cast<uint64_t>(model_batch_))
         throw Error(lowered_.graph.source + ": node '" + node + "': truncation counts of a zero batch are not per image " +
                     "(the model mixes the images of a batch)");
-      zero_row_stats_->per_node[node] = {z.events / static_cast<uint64_t>(model_batch_),
-                                         z.elements / static_cast<uint64_t>(model_batch_)};
+      per_row->per_node[node] = {z.events / static_cast<uint64_t>(model_batch_),
+                                 z.elements / static_cast<uint64_t>(model_batch_)};
     }
+    zero_row_stats_ = std::move(per_row);
   }
+  return *zero_row_stats_;
+}
+
+void IntModel::subtract_padding_rows(IntRunStats& stats, int64_t padded_rows) {
+  const IntRunStats& per_row = zero_row_counts();
   const auto rows = static_cast<uint64_t>(padded_rows);
   for (auto& [node, s] : stats.per_node) {
-    auto it = zero_row_stats_->per_node.find(node);
-    if (it == zero_row_stats_->per_node.end()) continue;
+    auto it = per_row.per_node.find(node);
+    if (it == per_row.per_node.end()) continue;
     s.events -= std::min(s.events, it->second.events * rows);
     s.elements -= std::min(s.elements, it->second.elements * rows);
   }

@@ -31,8 +31,9 @@ class IntModel {
   explicit IntModel(LoweredModel lowered);
   ~IntModel();
 
-  // Logits (real numbers, from the integer outputs) for images [N ≤ batch, ...]; truncation
-  // counts are added to `stats` when given.
+  // Logits (real numbers, from the integer outputs) for images [N, ...], any N: chunks of the
+  // model's batch, side by side on the threads when there are several; truncation counts of the
+  // real images (not the zero padding) are added to `stats` when given.
   Tensor run(const Tensor& images, IntRunStats* stats = nullptr);
   // The integer logits themselves, for bit-exact comparisons.
   Tensor run_integer(const Tensor& images, IntRunStats* stats = nullptr);
@@ -51,6 +52,7 @@ class IntModel {
   std::vector<std::pair<std::string, std::string>> merged_nodes_;  // (merged, computed by): int_merge.h
 
   void prepare();
+  const IntRunStats& zero_row_counts();  // measured on the first call; then only read (thread-safe)
   void subtract_padding_rows(IntRunStats& stats, int64_t padded_rows);
   Tensor run_chunk(const Tensor& chunk, IntRunStats* stats) const;
   Tensor run_graph(Tensor q, IntRunStats* stats) const;

@@ -72,6 +72,7 @@ TEST(CliBehaviour, UsageErrorsAreOneLineWithExitCode2) {
 TEST(CliBehaviour, NonsenseRefusedBeforeWork) {
   expect_one_clear_error("eval " + kDeit.string() + " --nonlinear shift", "needs --int");
   expect_one_clear_error("eval " + kDeit.string() + " --int", "--int needs --calib");
+  expect_one_clear_error("eval " + kDeit.string() + " --compare", "it needs --int");
   expect_one_clear_error("calibrate " + kDeit.string() + " --recipe w8a8 -o /nonexistent/dir/c.json", "/nonexistent/dir");
   expect_one_clear_error("eval " + kDeit.string() + " --json /nonexistent/dir/r.json", "/nonexistent/dir");
   if (!fs::is_directory(fs::path(QVIT_SOURCE_DIR) / "calib" / "fmnist")) GTEST_SKIP() << "calib/fmnist not present";
@@ -190,6 +191,18 @@ TEST(CliBehaviour, TruncationsAreWarningsAndExcludePaddedRows) {
     const auto e4 = j4["truncation_per_kernel"][k]["elements"].get<uint64_t>();
     EXPECT_EQ(j5["truncation_per_kernel"][k]["elements"].get<uint64_t>() * 4, e4 * 5) << j5["truncation_per_kernel"][k].dump();
   }
+  // eval --int runs the integer model alone; --compare adds the fake-quant and float runs, and
+  // changes nothing of the integer model's own results.
+  EXPECT_EQ(j5["compared"], false);
+  EXPECT_FALSE(j5.contains("agreement_fake_quant"));
+  const auto compared = run_qvit(shift + " --limit 5 --compare --json " + d + "compared.json");
+  ASSERT_EQ(compared.exit_code, 0) << compared.err;
+  std::ifstream fc(d + "compared.json");
+  const auto jc = nlohmann::json::parse(fc);
+  EXPECT_EQ(jc["compared"], true);
+  EXPECT_GE(jc["agreement_fake_quant"].get<double>(), 0.0);
+  EXPECT_EQ(jc["top1"], j5["top1"]);
+  EXPECT_EQ(jc["truncation_per_layer"], j5["truncation_per_layer"]);
   expect_one_clear_error(shift + " --limit 4 --strict", "--strict:");
   // I-BERT's softmax overflows int32 here (MLSys'23): the failed range proofs are warnings too.
   const auto poly = run_qvit("eval " + kDeit.string() + " -q --calib " + d + "c.json --int --nonlinear poly --limit 4");

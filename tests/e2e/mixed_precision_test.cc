@@ -107,7 +107,7 @@ TEST_F(MixedPrecision, IntegerEvalAndExportUseTheMixedWidths) {
   const std::string c = calibrate("models/deit_fmnist.onnx", "w4a4-lrp", "a.calib.json");
   const std::string model = (kRoot / "models/deit_fmnist.onnx").string();
   const fs::path ej = dir_ / "int.json", xj = dir_ / "exported.json", onnx = dir_ / "mixed.int.onnx";
-  auto r = qvit::test::run_qvit("eval " + model + " --preset fmnist --calib " + c + " --int --limit 300 -q --json " + ej.string());
+  auto r = qvit::test::run_qvit("eval " + model + " --preset fmnist --calib " + c + " --int --compare --limit 300 -q --json " + ej.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json e = json::parse(slurp(ej));
   ASSERT_TRUE(e.contains("allocation"));
@@ -172,7 +172,7 @@ TEST_F(MixedPrecision, LogSqrt2AttentionPoolingStaysOnItsGrid) {
   for (const auto& a : j["activations"]) EXPECT_NE(a["value"], "/Transpose_output_0") << "a second grid on the moved softmax output";
   const fs::path ej = dir_ / "cct.int.json";
   const auto r = qvit::test::run_qvit("eval " + (kRoot / "models/zoo/cct_op13_b2.onnx").string() + " --preset fmnist --calib " + c +
-                                      " --int --limit 300 -q --json " + ej.string());
+                                      " --int --compare --limit 300 -q --json " + ej.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_GE(json::parse(slurp(ej))["agreement_fake_quant"].get<double>(), 90.0);
 }

@@ -55,7 +55,7 @@ TEST_P(ZooChain, InspectCalibrateEvalIntExportEval) {
   ASSERT_TRUE(ok("inspect " + model));
   ASSERT_TRUE(ok("calibrate " + model + " --preset fmnist -q --recipe w8a8 -o " + d + "c.json"));
   ASSERT_TRUE(ok("eval " + model + common + " --json " + d + "float.json"));
-  ASSERT_TRUE(ok("eval " + model + common + " --calib " + d + "c.json --int --json " + d + "int.json"));
+  ASSERT_TRUE(ok("eval " + model + common + " --calib " + d + "c.json --int --compare --json " + d + "int.json"));
   ASSERT_TRUE(ok("export " + model + " --calib " + d + "c.json -o " + d + "m.int.onnx"));
   ASSERT_TRUE(ok("eval " + d + "m.int.onnx" + common + " --json " + d + "exported.json"));
 

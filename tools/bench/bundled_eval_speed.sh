@@ -6,7 +6,10 @@
 #   integer      qvit eval MODEL.w8a8.int.onnx        (the exported integer-only model alone, exported
 #                                                      at export's default batch 1, and at --batch 100)
 #   fake-quant   qvit eval MODEL.onnx --calib C       (fake-quant model + the float run it is compared with)
-#   eval --int   qvit eval MODEL.onnx --calib C --int (float, fake-quant and integer models, agreement)
+#   eval --int   qvit eval MODEL.onnx --calib C --int (the integer model lowered in memory at --batch,
+#                                                      one chunk per thread side by side)
+#   --compare    qvit eval MODEL.onnx --calib C --int --compare (float, fake-quant and integer models,
+#                                                      agreement)
 # images/s as `qvit eval --json` reports it (images over the evaluation loop's wall time).
 #
 #   tools/bench/bundled_eval_speed.sh [--qvit build/qvit] [--threads 2] [--rounds 3] [--work DIR]
@@ -53,12 +56,13 @@ for ((r = 1; r <= ROUNDS; ++r)); do
     "$QVIT" eval "$WORK/$m.w8a8.b100.int.onnx" -q --json "$WORK/raw/$m.integer_b100.$r.json"
     "$QVIT" eval "$ROOT/models/$m.onnx" --calib "$C" -q --json "$WORK/raw/$m.fake_quant.$r.json"
     "$QVIT" eval "$ROOT/models/$m.onnx" --calib "$C" --int -q --json "$WORK/raw/$m.eval_int.$r.json"
+    "$QVIT" eval "$ROOT/models/$m.onnx" --calib "$C" --int --compare -q --json "$WORK/raw/$m.eval_int_compare.$r.json"
   done
 done
 /usr/bin/python3 - "$WORK/raw" "$OUT" "$THREADS" "${MODELS[@]}" <<'EOF'
 import json, os, statistics, sys
 raw, out, threads, models = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-modes = ["float", "integer", "integer_b100", "fake_quant", "eval_int"]
+modes = ["float", "integer", "integer_b100", "fake_quant", "eval_int", "eval_int_compare"]
 rows = []
 for m in models:
     row = {"model": m}
@@ -67,16 +71,17 @@ for m in models:
         row[mode] = statistics.median(json.load(open(os.path.join(raw, f)))["images_per_second"] for f in runs)
     row["integer_over_float"] = row["integer"] / row["float"]
     row["integer_b100_over_float"] = row["integer_b100"] / row["float"]
+    row["eval_int_over_float"] = row["eval_int"] / row["float"]
     rows.append(row)
 tmp = out + ".tmp"
 with open(tmp, "w") as f:
     json.dump({"threads": threads, "rounds": len(runs), "rows": rows}, f, indent=2)
 os.replace(tmp, out)
 print(f"images/s on the 10k test split, {threads} threads, median of {len(runs)} round(s)")
-print("| model | float eval | integer model, batch 1 | integer, batch 100 | batch 100 / float | fake-quant eval | `eval --int` |")
-print("|---|---|---|---|---|---|---|")
+print("| model | float eval | `eval --int` | `eval --int` / float | integer model, batch 1 | integer, batch 100 | batch 100 / float | fake-quant eval | `eval --int --compare` |")
+print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['model']} | {r['float']:,.0f} | {r['integer']:,.0f} | {r['integer_b100']:,.0f} | "
-          f"{r['integer_b100_over_float']:.2f}x | {r['fake_quant']:,.0f} | {r['eval_int']:,.0f} |")
+    print(f"| {r['model']} | {r['float']:,.0f} | {r['eval_int']:,.0f} | {r['eval_int_over_float']:.2f}x | {r['integer']:,.0f} | "
+          f"{r['integer_b100']:,.0f} | {r['integer_b100_over_float']:.2f}x | {r['fake_quant']:,.0f} | {r['eval_int_compare']:,.0f} |")
 EOF
 echo "wrote $OUT" >&2
