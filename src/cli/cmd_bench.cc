@@ -40,7 +40,7 @@ void add_bench_command(CLI::App& app) {
                 "no model: each integer nonlinear kernel against its float counterpart at the MLSys'23 shapes (ms per call)");
   cmd->add_option("--calib", o->calib, "with --int: the calibration (.calib.json) to lower the float model with");
   cmd->add_flag("--int", o->integer, "with --calib: the integer-only model on the integer runtime");
-  cmd->add_option("--batch", o->batch, "images per forward pass (an exported integer model runs at its own batch)")
+  cmd->add_option("--batch", o->batch, "images per forward pass (an integer model exported for a batch above 1 runs at that batch)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}))->capture_default_str();
   cmd->add_option("--seconds", o->seconds, "time the forward pass for at least this long (and at least 3 runs)")
       ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
@@ -70,9 +70,13 @@ void add_bench_command(CLI::App& app) {
     if (is_int_onnx(o->model)) {
       if (o->integer) throw Error(o->model + ": an exported integer model carries its calibration; drop --calib/--int");
       IntModel m(load_int_onnx(o->model));
-      if (o->batch != m.batch_size())
+      // A batch-1 export (export's default) takes any number of images per call, run side by side
+      // on the threads (IntModel::run_integer); a model exported for a larger batch runs that batch.
+      const bool any_batch = m.batch_size() == 1;
+      if (!any_batch && o->batch != m.batch_size())
         spdlog::warn("{} was exported for batch {}: timing that batch, not --batch {}", o->model, m.batch_size(), o->batch);
-      const Shape s = m.lowered().graph.value(m.lowered().graph.inputs.at(0)).shape;
+      const Shape s = with_batch(m.lowered().graph.value(m.lowered().graph.inputs.at(0)).shape,
+                                 any_batch ? o->batch : m.batch_size());
       r = measure_throughput([&](const Tensor& x) { m.run_integer(x); }, s, o->seconds);
       r.mode = "integer_onnx";
     } else if (o->integer) {

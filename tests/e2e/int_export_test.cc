@@ -171,6 +171,27 @@ TEST_F(IntExport, EvalRunsTheExportedModelLikeTheInMemoryOne) {
   EXPECT_EQ(j.at("top1"), nlohmann::json::parse(direct.out).at("top1"));
 }
 
+// bench: a batch-1 export times --batch images per call (run side by side); an export for a larger
+// batch times its own batch, with a warning when --batch asks for another.
+TEST_F(IntExport, BenchTimesTheBatchTheModelTakes) {
+  const fs::path one = dir_ / "deit.b1.int.onnx";
+  const CliResult e = cli("export " + kDeitW8A8.model_path().string() + " --calib " + calibration(kDeitW8A8).string() +
+                          " -o " + one.string());
+  ASSERT_EQ(e.code, 0) << e.err;
+  const CliResult r1 = cli("bench " + one.string() + " --batch 6 --seconds 0 --json -");
+  ASSERT_EQ(r1.code, 0) << r1.err;
+  const nlohmann::json j1 = nlohmann::json::parse(r1.out);
+  EXPECT_EQ(j1.at("batch"), 6);
+  EXPECT_EQ(j1.at("mode"), "integer_onnx");
+  EXPECT_GT(j1.at("images_per_second").get<double>(), 0.0);
+  EXPECT_EQ(r1.err.find("warning:"), std::string::npos) << r1.err;
+  const CliResult rk = cli("bench " + exported(kDeitW8A8, "int").string() + " --batch " + std::to_string(kBatch + 1) +
+                           " --seconds 0 --json -");
+  ASSERT_EQ(rk.code, 0) << rk.err;
+  EXPECT_EQ(nlohmann::json::parse(rk.out).at("batch"), kBatch);
+  EXPECT_NE(rk.err.find("warning: "), std::string::npos) << rk.err;
+}
+
 TEST_F(IntExport, InspectSummarizesTheIntegerModel) {
   const CliResult r = cli("inspect " + exported(kDeitW8A8, "int").string() + " --json");
   ASSERT_EQ(r.code, 0) << r.err;
