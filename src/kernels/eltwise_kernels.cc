@@ -88,12 +88,15 @@ int32_t reference_events(Call call) {
 ClampBounds bounds(ref::ClampRange range) { return {range.lo, range.hi}; }
 
 RequantConsts with_nonnegative_shifts(const Requant& rq) {
-  return {std::max(rq.pre_shift, 0), rq.m0, std::max(rq.post_shift, 0)};
+  const int32_t pre = std::max(rq.pre_shift, 0), post = std::max(rq.post_shift, 0);
+  const bool short_form = rq.m0 >= 0 && pre <= 31 && post <= 31;
+  return {pre, rq.m0, post, short_form ? kInt32Max / std::max(rq.m0, 1) : -1};
 }
 
 // Per-channel requantizers as the x86 kernels load them (structure of arrays).
 struct RequantColumns {
-  std::vector<int32_t> pre_shift, m0, post_shift;
+  std::vector<int32_t> pre_shift, m0, post_shift, short_limit;
+  bool short_form = true;
 
   RequantColumns(const Requant* rq, int32_t channels) {
     for (int32_t c = 0; c < channels; ++c) {
@@ -101,9 +104,13 @@ struct RequantColumns {
       pre_shift.push_back(k.pre_shift);
       m0.push_back(k.m0);
       post_shift.push_back(k.post_shift);
+      short_limit.push_back(k.short_limit);
+      short_form = short_form && k.short_limit >= 0;
     }
   }
-  RequantTable table() const { return {pre_shift.data(), m0.data(), post_shift.data()}; }
+  RequantTable table() const {
+    return {pre_shift.data(), m0.data(), post_shift.data(), short_form ? short_limit.data() : nullptr};
+  }
 };
 
 // A repeating operand (element i uses values[i mod count]) with a period of at least kMinRun

@@ -298,6 +298,50 @@ TEST(EltwiseKernels, ILayerNormSquaresAtTheInt32Edge) {
   expect_layernorm_matches({92680, -92680, 92682, -92682, 92681, -92681}, unit_params(2, 15), "pairs");
 }
 
+// The vector kernels' short form (t·m0 on magnitudes t = |rshift_round(x, pre)| up to
+// INT32_MAX / m0, eltwise_kernels_x86.h): whole vectors of values at that limit, at the rounding
+// halves of the pre-shift, both signs, and one lane beyond the limit (which takes the exact form).
+TEST(EltwiseKernels, RequantizeShortFormMatchesReferenceAtItsLimit) {
+  for (int32_t m0 : {1, 3, 254, 12345, 65531, 1 << 30, kInt32Max}) {
+    const int64_t limit = kInt32Max / m0;
+    for (int32_t pre : {0, 1, 5, 17, 31}) {
+      std::vector<int32_t> at_limit, beyond;
+      for (int64_t t : {limit, limit - 1, limit / 2, int64_t{0}, int64_t{1}}) {
+        for (int64_t half : {int64_t{0}, pre > 0 ? (int64_t{1} << (pre - 1)) - 1 : 0, pre > 0 ? int64_t{1} << (pre - 1) : 0}) {
+          const int64_t x = (t << pre) - (t > 0 ? half : 0);  // rounds up to t (or stays t)
+          if (x > kInt32Max || t < 0) continue;
+          at_limit.push_back(static_cast<int32_t>(x));
+          at_limit.push_back(static_cast<int32_t>(-x));
+        }
+      }
+      while (at_limit.size() % 16) at_limit.push_back(at_limit[at_limit.size() % 7]);
+      beyond = at_limit;
+      if (((limit + 1) << pre) <= kInt32Max) beyond[3] = static_cast<int32_t>(-((limit + 1) << pre));
+      for (int32_t post : {0, 1, 18, 31}) {
+        const Requant rq{pre, m0, post};
+        for (const auto* values : {&at_limit, &beyond}) {
+          const int32_t n = static_cast<int32_t>(values->size());
+          expect_paths_match(
+              n, [&](int32_t* y, TruncationStats* st) { ref::requantize(values->data(), y, n, rq, {}, st); },
+              [&](int32_t* y, TruncationStats* st) { kernels::requantize(values->data(), y, n, rq, {}, st); },
+              "short-form requant " + std::to_string(pre) + " " + std::to_string(m0) + " " + std::to_string(post));
+          std::vector<Requant> per_channel(16, rq);
+          per_channel[5] = {pre, m0 > 1 ? m0 - 1 : 2, post};
+          expect_paths_match(
+              n,
+              [&](int32_t* y, TruncationStats* st) {
+                ref::requantize_per_channel(values->data(), y, n / 16, 16, per_channel.data(), {}, st);
+              },
+              [&](int32_t* y, TruncationStats* st) {
+                kernels::requantize_per_channel(values->data(), y, n / 16, 16, per_channel.data(), {}, st);
+              },
+              "short-form per-channel requant " + std::to_string(pre) + " " + std::to_string(m0));
+        }
+      }
+    }
+  }
+}
+
 TEST(EltwiseKernels, RequantizeMatchesReferenceOverTheParameterRange) {
   const std::vector<ref::ClampRange> ranges = clamp_ranges();
   const std::vector<int32_t> x = mixed_values(67, 5);

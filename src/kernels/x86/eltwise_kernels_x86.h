@@ -18,17 +18,24 @@ struct ClampBounds {
 
 // A dyadic requantizer (int_math.h requant) with both shifts clamped to >= 0: rshift_round treats a
 // shift <= 0 as 0, and the vector rounding shift needs a non-negative count.
+// short_limit >= 0 when m0 >= 0 and both shifts are <= 31: then for t = |rshift_round(x, pre)| <=
+// short_limit = INT32_MAX / max(m0, 1) the product t·m0 fits int32 and the requantizer is the
+// short form sign(x)·((t·m0 + 2^(post-1)) >> post) on magnitudes (vector lanes with a larger t take
+// the exact form); -1: the exact form only.
 struct RequantConsts {
   int32_t pre_shift;
   int32_t m0;
   int32_t post_shift;
+  int32_t short_limit;
 };
 
-// Per-channel requantizers as a structure of arrays (one vector load per field), shifts >= 0.
+// Per-channel requantizers as a structure of arrays (one vector load per field), shifts >= 0;
+// short_limit per channel as in RequantConsts, or null when some channel has none (exact form).
 struct RequantTable {
   const int32_t* pre_shift;
   const int32_t* m0;
   const int32_t* post_shift;
+  const int32_t* short_limit;
 };
 
 struct ShiftGeluConsts {

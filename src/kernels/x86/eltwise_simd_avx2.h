@@ -99,16 +99,34 @@ static inline __m256i rshift_round(__m256i x, __m256i s) {
 
 // int_math.h requant: lost when the product saturated. Shifts >= 0.
 struct RequantLanes {
-  __m256i pre_shift, m0, post_shift;
+  __m256i pre_shift, m0, post_shift, short_limit;
+  bool short_form;  // RequantConsts::short_limit holds for every lane
 };
 static inline RequantLanes broadcast(const RequantConsts& rq) {
-  return {splat(rq.pre_shift), splat(rq.m0), splat(rq.post_shift)};
+  return {splat(rq.pre_shift), splat(rq.m0), splat(rq.post_shift), splat(rq.short_limit), rq.short_limit >= 0};
 }
 template <class Lanes>
 static inline RequantLanes load(const RequantTable& rq, int32_t channel, Lanes lanes) {
-  return {load(rq.pre_shift + channel, lanes), load(rq.m0 + channel, lanes), load(rq.post_shift + channel, lanes)};
+  return {load(rq.pre_shift + channel, lanes), load(rq.m0 + channel, lanes), load(rq.post_shift + channel, lanes),
+          rq.short_limit ? load(rq.short_limit + channel, lanes) : zeros(), rq.short_limit != nullptr};
+}
+// (m + 2^(s-1)) >> s on magnitudes m <= 2^31 with s in [0, 31] (2^(s-1) read as 0 for s = 0): the
+// sum stays below 2^32, and adding the half before the floor is rshift_round's "+ bit s-1".
+static inline __m256i round_magnitude(__m256i m, __m256i s) {
+  const __m256i half = _mm256_srli_epi32(_mm256_sllv_epi32(splat(1), s), 1);
+  return _mm256_srlv_epi32(_mm256_add_epi32(m, half), s);
 }
 static inline __m256i requant(__m256i x, const RequantLanes& rq, __m256i& lost) {
+  if (rq.short_form) {
+    // The short form (RequantConsts): no lane saturates, so nothing is lost. t > limit as uint32:
+    // min(t, limit) != t.
+    const __m256i t = round_magnitude(_mm256_abs_epi32(x), rq.pre_shift);
+    const __m256i beyond = _mm256_xor_si256(_mm256_min_epu32(t, rq.short_limit), t);
+    if (_mm256_testz_si256(beyond, beyond)) {
+      const __m256i q = round_magnitude(_mm256_mullo_epi32(t, rq.m0), rq.post_shift);
+      return _mm256_sign_epi32(q, x);
+    }
+  }
   return rshift_round(sat_mul(rshift_round(x, rq.pre_shift), rq.m0, lost), rq.post_shift);
 }
 

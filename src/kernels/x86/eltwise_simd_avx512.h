@@ -114,16 +114,32 @@ static inline __m512i rshift_round(__m512i x, __m512i s) {
 
 // int_math.h requant: lost when the product saturated. Shifts >= 0.
 struct RequantLanes {
-  __m512i pre_shift, m0, post_shift;
+  __m512i pre_shift, m0, post_shift, short_limit;
+  bool short_form;  // RequantConsts::short_limit holds for every lane
 };
 static inline RequantLanes broadcast(const RequantConsts& rq) {
-  return {splat(rq.pre_shift), splat(rq.m0), splat(rq.post_shift)};
+  return {splat(rq.pre_shift), splat(rq.m0), splat(rq.post_shift), splat(rq.short_limit), rq.short_limit >= 0};
 }
 template <class Lanes>
 static inline RequantLanes load(const RequantTable& rq, int32_t channel, Lanes lanes) {
-  return {load(rq.pre_shift + channel, lanes), load(rq.m0 + channel, lanes), load(rq.post_shift + channel, lanes)};
+  return {load(rq.pre_shift + channel, lanes), load(rq.m0 + channel, lanes), load(rq.post_shift + channel, lanes),
+          rq.short_limit ? load(rq.short_limit + channel, lanes) : zeros(), rq.short_limit != nullptr};
+}
+// (m + 2^(s-1)) >> s on magnitudes m <= 2^31 with s in [0, 31] (2^(s-1) read as 0 for s = 0): the
+// sum stays below 2^32, and adding the half before the floor is rshift_round's "+ bit s-1".
+static inline __m512i round_magnitude(__m512i m, __m512i s) {
+  const __m512i half = _mm512_srli_epi32(_mm512_sllv_epi32(splat(1), s), 1);
+  return _mm512_srlv_epi32(_mm512_add_epi32(m, half), s);
 }
 static inline __m512i requant(__m512i x, const RequantLanes& rq, __mmask16& lost) {
+  if (rq.short_form) {
+    // The short form (RequantConsts): no lane saturates, so nothing is lost.
+    const __m512i t = round_magnitude(_mm512_abs_epi32(x), rq.pre_shift);
+    if (_mm512_cmpgt_epu32_mask(t, rq.short_limit) == 0) {
+      const __m512i q = round_magnitude(_mm512_mullo_epi32(t, rq.m0), rq.post_shift);
+      return _mm512_mask_sub_epi32(q, sign_mask(x), zeros(), q);
+    }
+  }
   return rshift_round(sat_mul(rshift_round(x, rq.pre_shift), rq.m0, lost), rq.post_shift);
 }
 
