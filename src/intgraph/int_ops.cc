@@ -45,9 +45,9 @@ std::vector<Requant> requants(const OpCall& c, size_t i, int64_t expect) {
 
 ref::ClampRange clamp_range(const OpCall& c) { return {attr32(c, "lo"), attr32(c, "hi")}; }
 
-// QRequantize straight to uint8 codes (the storage plan's output): rows of channels requantized
-// in chunks into a small int32 buffer that stays in cache, then narrowed, so the int32 tensor is
-// never written out. The same kernels on the same rows, so the same results and counts.
+// QRequantize straight to uint8 codes (the storage plan's output): the kernels write the codes,
+// so the int32 tensor is never written out. The same requantizer on the same elements, so the
+// same results and counts.
 bool requantize_to_codes(const OpCall& c, const Tensor& x, const int32_t* px, const std::vector<Requant>& rq,
                          ref::ClampRange range, std::vector<Tensor>& out) {
   const auto* prep = static_cast<const IntNodePrep*>(c.prepared);
@@ -56,30 +56,14 @@ bool requantize_to_codes(const OpCall& c, const Tensor& x, const int32_t* px, co
   if (rq.size() != 1 && (channels != static_cast<int64_t>(rq.size()) ||
                          normalize_axis(c, c.node.attr_int("axis", -1), x.rank()) != x.rank() - 1))
     return false;
-  const int64_t rows = x.numel() / std::max<int64_t>(channels, 1);
-  const int64_t rows_per_chunk = std::max<int64_t>(1, 4096 / std::max<int64_t>(channels, 1));
-  const int64_t chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
   out[0] = Tensor(DType::UInt8, x.shape(), Tensor::Uninitialized{});
   uint8_t* codes = out[0].data<uint8_t>();
   const int32_t offset = *prep->output_offset;
-  std::vector<TruncationStats> per(static_cast<size_t>(chunks));
-  const bool counting = stats_for(c) != nullptr;
-  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<int32_t> buf(static_cast<size_t>(rows_per_chunk * channels));
-    for (int64_t k = c0; k < c1; ++k) {
-      const int64_t r0 = k * rows_per_chunk, nr = std::min(rows_per_chunk, rows - r0);
-      const int32_t n = static_cast<int32_t>(nr * channels);
-      TruncationStats* st = counting ? &per[k] : nullptr;
-      if (rq.size() == 1) kernels::requantize(px + r0 * channels, buf.data(), n, rq[0], range, st);
-      else kernels::requantize_per_channel(px + r0 * channels, buf.data(), static_cast<int32_t>(nr),
-                                           static_cast<int32_t>(channels), rq.data(), range, st);
-      intops::to_uint8_codes(buf.data(), n, offset, codes + r0 * channels);
-    }
-  });
-  if (auto* s = stats_for(c)) {
-    // One call of the reference counts rows·channels elements; so do the chunks together.
-    for (const auto& t : per) s->add(t);
-  }
+  if (rq.size() == 1)
+    kernels::requantize_codes(px, codes, checked_count(c, x.numel()), rq[0], range, offset, stats_for(c));
+  else
+    kernels::requantize_per_channel_codes(px, codes, checked_count(c, x.numel() / channels), checked_count(c, channels),
+                                          rq.data(), range, offset, stats_for(c));
   return true;
 }
 

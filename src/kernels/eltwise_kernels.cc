@@ -235,50 +235,83 @@ void ilayernorm(const int32_t* in, int32_t* out, int32_t rows, const ref::ILayer
   record_truncations(stats, events, rows * channels);
 }
 
-void requantize(const int32_t* in, int32_t* out, int32_t count, const Requant& rq, ref::ClampRange range,
-                TruncationStats* stats) {
+namespace {
+
+// Rows [r0, r1) of a reference requantize into `out` ([rows, channels]; per tensor: rows 1), codes
+// through an int32 buffer of the chunk; the chunk's events.
+int32_t reference_requantize(const int32_t* in, RequantOut out, int64_t r0, int64_t r1, int32_t channels,
+                             const Requant* rq, bool per_channel, ref::ClampRange range) {
+  const int64_t begin = r0 * channels, n = (r1 - r0) * channels;
+  std::vector<int32_t> buffer(out.codes ? static_cast<size_t>(n) : 0);
+  int32_t* values = out.codes ? buffer.data() : out.values + begin;
+  const int32_t events = reference_events([&](TruncationStats* s) {
+    if (per_channel) ref::requantize_per_channel(in + begin, values, static_cast<int32_t>(r1 - r0), channels, rq, range, s);
+    else ref::requantize(in + begin, values, static_cast<int32_t>(n), *rq, range, s);
+  });
+  if (out.codes)
+    for (int64_t i = 0; i < n; ++i) out.codes[begin + i] = static_cast<uint8_t>(values[i] - out.offset);
+  return events;
+}
+
+// requantize_per_channel, and requantize (per_channel false: rows · channels elements with one rq;
+// the callers pass channels 1 so that the rows are the elements, split between the threads), into
+// values or codes.
+void requantize_into(const int32_t* in, RequantOut out, int32_t rows, int32_t channels, const Requant* rq,
+                     bool per_channel, ref::ClampRange range, TruncationStats* stats) {
+  QVIT_CHECK(rows >= 0 && channels >= 0 && range.lo <= range.hi, "requantize: bad sizes or clamp range");
+  QVIT_CHECK(!out.codes || (range.lo >= out.offset && static_cast<int64_t>(range.hi) - out.offset <= 255),
+             "requantize: the clamp range does not fit uint8 codes at this offset");
+  if (rows == 0 || channels == 0) return record_truncations(stats, 0, 0);
   const KernelPath path = active_kernel_path();
-  if (path == KernelPath::Ref || count <= 0) return ref::requantize(in, out, count, rq, range, stats);
-  QVIT_CHECK(range.lo <= range.hi, "requantize: bad sizes or clamp range");
+  if (path == KernelPath::Ref)
+    return record_truncations(stats, reference_requantize(in, out, 0, rows, channels, rq, per_channel, range),
+                              rows * channels);
+  const X86Kernels* x86 = x86_kernels(path);
+  const int64_t row_grain = std::max<int64_t>(1, kChunkElements / channels);
   int32_t events = 0;
-  if (const X86Kernels* x86 = x86_kernels(path)) {
-    const RequantConsts k = with_nonnegative_shifts(rq);
-    events = parallel_events(count, kChunkElements, [&](int64_t begin, int64_t end) {
-      return x86->requantize(in + begin, out + begin, static_cast<int32_t>(end - begin), k, bounds(range));
+  if (x86 && per_channel) {
+    const RequantColumns table(rq, channels);
+    events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
+      const int64_t at = r0 * channels;
+      const RequantOut chunk{out.values ? out.values + at : nullptr, out.codes ? out.codes + at : nullptr, out.offset};
+      return x86->requantize_per_channel(in + at, chunk, static_cast<int32_t>(r1 - r0), channels, table.table(),
+                                         bounds(range));
+    });
+  } else if (x86) {
+    const RequantConsts k = with_nonnegative_shifts(*rq);
+    events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
+      const int64_t at = r0 * channels;
+      const RequantOut chunk{out.values ? out.values + at : nullptr, out.codes ? out.codes + at : nullptr, out.offset};
+      return x86->requantize(in + at, chunk, static_cast<int32_t>((r1 - r0) * channels), k, bounds(range));
     });
   } else {
-    events = parallel_events(count, kChunkElements, [&](int64_t begin, int64_t end) {
-      return reference_events([&](TruncationStats* s) {
-        ref::requantize(in + begin, out + begin, static_cast<int32_t>(end - begin), rq, range, s);
-      });
+    events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
+      return reference_requantize(in, out, r0, r1, channels, rq, per_channel, range);
     });
   }
-  record_truncations(stats, events, count);
+  record_truncations(stats, events, rows * channels);
+}
+
+}  // namespace
+
+void requantize(const int32_t* in, int32_t* out, int32_t count, const Requant& rq, ref::ClampRange range,
+                TruncationStats* stats) {
+  requantize_into(in, {out, nullptr, 0}, count, 1, &rq, false, range, stats);
 }
 
 void requantize_per_channel(const int32_t* in, int32_t* out, int32_t rows, int32_t channels, const Requant* rq,
                             ref::ClampRange range, TruncationStats* stats) {
-  const KernelPath path = active_kernel_path();
-  if (path == KernelPath::Ref || rows <= 0 || channels <= 0)
-    return ref::requantize_per_channel(in, out, rows, channels, rq, range, stats);
-  QVIT_CHECK(range.lo <= range.hi, "requantize: bad sizes or clamp range");
-  const int64_t row_grain = kChunkElements / channels;
-  int32_t events = 0;
-  if (const X86Kernels* x86 = x86_kernels(path)) {
-    const RequantColumns table(rq, channels);
-    events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
-      return x86->requantize_per_channel(in + r0 * channels, out + r0 * channels, static_cast<int32_t>(r1 - r0),
-                                         channels, table.table(), bounds(range));
-    });
-  } else {
-    events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
-      return reference_events([&](TruncationStats* s) {
-        ref::requantize_per_channel(in + r0 * channels, out + r0 * channels, static_cast<int32_t>(r1 - r0), channels,
-                                    rq, range, s);
-      });
-    });
-  }
-  record_truncations(stats, events, rows * channels);
+  requantize_into(in, {out, nullptr, 0}, rows, channels, rq, true, range, stats);
+}
+
+void requantize_codes(const int32_t* in, uint8_t* codes, int32_t count, const Requant& rq, ref::ClampRange range,
+                      int32_t offset, TruncationStats* stats) {
+  requantize_into(in, {nullptr, codes, offset}, count, 1, &rq, false, range, stats);
+}
+
+void requantize_per_channel_codes(const int32_t* in, uint8_t* codes, int32_t rows, int32_t channels, const Requant* rq,
+                                  ref::ClampRange range, int32_t offset, TruncationStats* stats) {
+  requantize_into(in, {nullptr, codes, offset}, rows, channels, rq, true, range, stats);
 }
 
 void clamp_codes(const int32_t* in, int32_t* out, int32_t count, ref::ClampRange range) {

@@ -35,6 +35,14 @@ void requantize(const int32_t* in, int32_t* out, int32_t count, const Requant& r
 void requantize_per_channel(const int32_t* in, int32_t* out, int32_t rows, int32_t channels, const Requant* rq,
                             ref::ClampRange range, TruncationStats* stats);
 
+// The same, writing uint8 codes value - offset instead of int32 values (the integer runtime's
+// storage at the grid's width, intgraph/int_storage.h): equal to requantize followed by that
+// narrowing. The clamp range must lie in [offset, offset + 255].
+void requantize_codes(const int32_t* in, uint8_t* codes, int32_t count, const Requant& rq, ref::ClampRange range,
+                      int32_t offset, TruncationStats* stats);
+void requantize_per_channel_codes(const int32_t* in, uint8_t* codes, int32_t rows, int32_t channels, const Requant* rq,
+                                  ref::ClampRange range, int32_t offset, TruncationStats* stats);
+
 void clamp_codes(const int32_t* in, int32_t* out, int32_t count, ref::ClampRange range);
 
 // out[i] = in[i] · c[i mod c_count], saturated.

@@ -342,6 +342,50 @@ TEST(EltwiseKernels, RequantizeShortFormMatchesReferenceAtItsLimit) {
   }
 }
 
+// requantize_codes / requantize_per_channel_codes: the codes are the reference's values minus the
+// offset, on every path, at tail sizes and threaded sizes, for grids of 2 to 8 bits at any zero point.
+TEST(EltwiseKernels, RequantizeToCodesEqualsRequantizeThenNarrowing) {
+  std::mt19937 rng(91);
+  size_t case_index = 0;
+  for (int32_t n : {1, 2, 7, 15, 16, 17, 31, 32, 33, 197, 3072, 20000}) {
+    const std::vector<int32_t> x = mixed_values(n, static_cast<uint32_t>(n));
+    for (int32_t bits = 2; bits <= 8; ++bits) {
+      const int32_t z = static_cast<int32_t>(rng() % (1u << bits));
+      const ref::ClampRange range = ref::centered_range(bits, z);
+      const Requant rq = case_index++ % 2 ? random_requant(rng) : make_requant(0.001 * bits, 1 << 24);
+      const auto widen = [&](const std::vector<uint8_t>& codes, int32_t* out) {
+        for (size_t i = 0; i < codes.size(); ++i) out[i] = codes[i] + range.lo;
+      };
+      expect_paths_match(
+          n, [&](int32_t* y, TruncationStats* st) { ref::requantize(x.data(), y, n, rq, range, st); },
+          [&](int32_t* y, TruncationStats* st) {
+            std::vector<uint8_t> codes(n, 0xAB);
+            kernels::requantize_codes(x.data(), codes.data(), n, rq, range, range.lo, st);
+            widen(codes, y);
+          },
+          "requantize_codes n " + std::to_string(n) + " bits " + std::to_string(bits));
+      for (int32_t channels : {1, 3, 16, 17, 48}) {
+        if (n % channels) continue;
+        std::vector<Requant> table;
+        for (int32_t ch = 0; ch < channels; ++ch) table.push_back(ch % 3 ? random_requant(rng) : make_requant(0.01 * (ch + 1), 1 << 20));
+        expect_paths_match(
+            n, [&](int32_t* y, TruncationStats* st) { ref::requantize_per_channel(x.data(), y, n / channels, channels, table.data(), range, st); },
+            [&](int32_t* y, TruncationStats* st) {
+              std::vector<uint8_t> codes(n, 0xAB);
+              kernels::requantize_per_channel_codes(x.data(), codes.data(), n / channels, channels, table.data(), range,
+                                                    range.lo, st);
+              widen(codes, y);
+            },
+            "requantize_per_channel_codes n " + std::to_string(n) + " channels " + std::to_string(channels));
+      }
+    }
+  }
+  std::vector<int32_t> x(4, 7);
+  std::vector<uint8_t> codes(4);
+  EXPECT_ANY_THROW(kernels::requantize_codes(x.data(), codes.data(), 4, Requant{}, {0, 256}, 0, nullptr))
+      << "a range wider than uint8 codes";
+}
+
 TEST(EltwiseKernels, RequantizeMatchesReferenceOverTheParameterRange) {
   const std::vector<ref::ClampRange> ranges = clamp_ranges();
   const std::vector<int32_t> x = mixed_values(67, 5);

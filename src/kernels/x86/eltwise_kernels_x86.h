@@ -97,13 +97,21 @@ int32_t ilayernorm_row_normalize_avx2(const int32_t* x, int32_t* out, const ILay
 int32_t ilayernorm_row_normalize_avx512(const int32_t* x, int32_t* out, const ILayerNormConsts& k, int32_t mean,
                                         int32_t std_int, bool row_lost);
 
+// Where requantize writes: int32 values, or (codes non-null) uint8 codes value - offset, the caller
+// having checked that the clamp range lies in [offset, offset + 255].
+struct RequantOut {
+  int32_t* values;
+  uint8_t* codes;
+  int32_t offset;
+};
+
 // ---- requantize_avx2.cc / requantize_avx512.cc ----
-int32_t requantize_avx2(const int32_t* in, int32_t* out, int32_t count, const RequantConsts& rq, ClampBounds range);
-int32_t requantize_avx512(const int32_t* in, int32_t* out, int32_t count, const RequantConsts& rq, ClampBounds range);
+int32_t requantize_avx2(const int32_t* in, RequantOut out, int32_t count, const RequantConsts& rq, ClampBounds range);
+int32_t requantize_avx512(const int32_t* in, RequantOut out, int32_t count, const RequantConsts& rq, ClampBounds range);
 // in/out [rows, channels], rq one entry per channel.
-int32_t requantize_per_channel_avx2(const int32_t* in, int32_t* out, int32_t rows, int32_t channels,
+int32_t requantize_per_channel_avx2(const int32_t* in, RequantOut out, int32_t rows, int32_t channels,
                                     const RequantTable& rq, ClampBounds range);
-int32_t requantize_per_channel_avx512(const int32_t* in, int32_t* out, int32_t rows, int32_t channels,
+int32_t requantize_per_channel_avx512(const int32_t* in, RequantOut out, int32_t rows, int32_t channels,
                                       const RequantTable& rq, ClampBounds range);
 void clamp_codes_avx2(const int32_t* in, int32_t* out, int32_t count, ClampBounds range);
 void clamp_codes_avx512(const int32_t* in, int32_t* out, int32_t count, ClampBounds range);

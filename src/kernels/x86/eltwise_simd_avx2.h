@@ -28,6 +28,21 @@ static inline __m256i load(const int32_t* p, AllLanes) { return _mm256_loadu_si2
 static inline __m256i load(const int32_t* p, SomeLanes l) { return _mm256_maskload_epi32(p, l.mask); }
 static inline void store(int32_t* p, __m256i v, AllLanes) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
 static inline void store(int32_t* p, __m256i v, SomeLanes l) { _mm256_maskstore_epi32(p, l.mask, v); }
+// The low byte of every lane (values already in [0, 255]).
+static inline void store_codes(uint8_t* p, __m256i v, AllLanes) {
+  const __m256i low_bytes = _mm256_shuffle_epi8(
+      v, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+  const uint32_t first = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm256_castsi256_si128(low_bytes)));
+  const uint32_t second = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm256_extracti128_si256(low_bytes, 1)));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_cvtsi64_si128(static_cast<int64_t>(first | uint64_t{second} << 32)));
+}
+static inline void store_codes(uint8_t* p, __m256i v, SomeLanes l) {  // the tail's lanes are a prefix
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), v);
+  const int active = __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(l.mask))));
+  for (int k = 0; k < active; ++k) p[k] = static_cast<uint8_t>(lanes[k]);
+}
 static inline __m256i active(__m256i v, AllLanes) { return v; }
 static inline __m256i active(__m256i v, SomeLanes l) { return _mm256_and_si256(v, l.mask); }
 

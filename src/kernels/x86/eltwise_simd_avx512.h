@@ -49,6 +49,11 @@ static inline void store(int32_t* p, __m512i v, AllLanes) { _mm512_storeu_si512(
 static inline void store(int32_t* p, __m512i v, SomeLanes l) { _mm512_mask_storeu_epi32(p, l.mask, v); }
 static inline __mmask16 active(__mmask16 m, AllLanes) { return m; }
 static inline __mmask16 active(__mmask16 m, SomeLanes l) { return m & l.mask; }
+// The low byte of every lane (values already in [0, 255]).
+static inline void store_codes(uint8_t* p, __m512i v, AllLanes) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v));
+}
+static inline void store_codes(uint8_t* p, __m512i v, SomeLanes l) { _mm512_mask_cvtepi32_storeu_epi8(p, l.mask, v); }
 static inline __m512i active(__m512i v, AllLanes) { return v; }
 static inline __m512i active(__m512i v, SomeLanes l) { return _mm512_maskz_mov_epi32(l.mask, v); }
 

@@ -6,26 +6,37 @@ namespace qvit::kernels {
 
 using namespace avx2;
 
-int32_t requantize_avx2(const int32_t* in, int32_t* out, int32_t count, const RequantConsts& rq, ClampBounds range) {
+namespace {
+
+// Element i of `out`: the value, or its code (value - offset, one byte).
+template <class Lanes>
+void put(const RequantOut& out, int64_t i, __m256i v, Lanes lanes) {
+  if (out.codes) store_codes(out.codes + i, _mm256_sub_epi32(v, splat(out.offset)), lanes);
+  else store(out.values + i, v, lanes);
+}
+
+}  // namespace
+
+int32_t requantize_avx2(const int32_t* in, RequantOut out, int32_t count, const RequantConsts& rq, ClampBounds range) {
   const RequantLanes r = broadcast(rq);
   const __m256i lo = splat(range.lo), hi = splat(range.hi);
   return for_each_vector(count, [&](int32_t i, auto lanes) {
     __m256i lost = zeros();
-    store(out + i, clamp(requant(load(in + i, lanes), r, lost), lo, hi), lanes);
+    put(out, i, clamp(requant(load(in + i, lanes), r, lost), lo, hi), lanes);
     return lost;
   });
 }
 
-int32_t requantize_per_channel_avx2(const int32_t* in, int32_t* out, int32_t rows, int32_t channels,
+int32_t requantize_per_channel_avx2(const int32_t* in, RequantOut out, int32_t rows, int32_t channels,
                                     const RequantTable& rq, ClampBounds range) {
   const __m256i lo = splat(range.lo), hi = splat(range.hi);
   int32_t events = 0;
   for (int32_t r = 0; r < rows; ++r) {
     const int32_t* x = in + r * channels;
-    int32_t* y = out + r * channels;
+    const int64_t row = static_cast<int64_t>(r) * channels;
     events += for_each_vector(channels, [&](int32_t c, auto lanes) {
       __m256i lost = zeros();
-      store(y + c, clamp(requant(load(x + c, lanes), load(rq, c, lanes), lost), lo, hi), lanes);
+      put(out, row + c, clamp(requant(load(x + c, lanes), load(rq, c, lanes), lost), lo, hi), lanes);
       return lost;
     });
   }
