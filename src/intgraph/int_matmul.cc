@@ -165,14 +165,14 @@ const int32_t* values_of(const Operand& x, int64_t n, std::vector<int32_t>& scra
 }
 
 // One GEMM-shaped product y[rows, n] = bias + A[rows, k]·B[k, n]: B packed in `prepared`, or the
-// operand `b` (row-major). A's and B's ranges cover the operands.
+// operand `b` (row-major). A's and B's ranges cover the operands. Counts go to `stats` (or none).
 void linear(const OpCall& c, const Operand& a, int64_t rows, int64_t k, const Operand& b, int64_t n,
-            const PreparedB* prepared, const int32_t* bias, kernels::Checked32 bias_max, int32_t* y) {
+            const PreparedB* prepared, const int32_t* bias, kernels::Checked32 bias_max, int32_t* y,
+            kernels::TruncationStats* stats) {
   // The reference indexes its operands in int32.
   checked_product(c, rows, k);
   checked_product(c, k, n);
   const KernelPath path = kernels::active_kernel_path();
-  kernels::TruncationStats* stats = stats_for(c);
   const Range b_range = prepared ? prepared->range : b.range;
   std::vector<int32_t> a_wide, b_wide;
   if (path != KernelPath::Ref && reference_exact(k, a.range, b_range, bias_max)) {
@@ -286,20 +286,18 @@ void op_QMatMul(const OpCall& c, std::vector<Tensor>& out) {
   int32_t* py = out[0].data<int32_t>();
   if (b_shared) {
     checked_product(c, count, m);
-    linear(c, pa, count * m, k, pb, n, packed, pbias, bias_max, py);
+    linear(c, pa, count * m, k, pb, n, packed, pbias, bias_max, py, stats_for(c));
     return;
   }
   // Batched products (attention: Q·Kᵀ, P·V per image and head): in parallel over the batch, each
   // product on one thread (nested parallel_for runs serially). Truncation counts per product are
   // summed into one counter afterwards, in order.
   std::vector<kernels::TruncationStats> per(static_cast<size_t>(count));
+  const bool counting = stats_for(c) != nullptr;
   parallel_for(count, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      IntRunStats one;
-      OpCall sub{c.node, c.in, c.opset, c.prepared, c.context ? &one : nullptr};
-      linear(sub, slice(pa, i * m * k), m, k, slice(pb, i * k * n), n, nullptr, pbias, bias_max, py + i * m * n);
-      if (c.context) per[i] = one.per_node[c.node.name];
-    }
+    for (int64_t i = i0; i < i1; ++i)
+      linear(c, slice(pa, i * m * k), m, k, slice(pb, i * k * n), n, nullptr, pbias, bias_max, py + i * m * n,
+             counting ? &per[static_cast<size_t>(i)] : nullptr);
   });
   if (auto* s = stats_for(c))
     for (const auto& p : per) s->add(p);
@@ -355,7 +353,7 @@ void op_QConv(const OpCall& c, std::vector<Tensor>& out) {
     Operand a;
     a.values = patches.data();
     a.range = value_range(patches.data(), P * kdim);
-    linear(c, a, P, kdim, wt_operand, M, packed, bias ? i32(c, 2) : nullptr, bias_max, y.data());
+    linear(c, a, P, kdim, wt_operand, M, packed, bias ? i32(c, 2) : nullptr, bias_max, y.data(), stats_for(c));
     int32_t* py = out[0].data<int32_t>() + n * M * P;
     for (int64_t p = 0; p < P; ++p)
       for (int64_t m = 0; m < M; ++m) py[m * P + p] = y[p * M + m];

@@ -25,6 +25,8 @@ Tensor shape_const(std::vector<int64_t> dims) { return test::int64s(std::move(di
 
 // x[2,6,8] → QRequantize (asymmetric 8-bit) → Transpose/Reshape → QMatMul with a weight: coded.
 // The same requantized value also feeding a QAdd elsewhere: not coded. A 9-bit grid: not coded.
+// Attention-like products of two coded operands, Q·Kᵀ per image (the int8 GEMM on a per-call
+// packed B with an offset), on x and on a larger input.
 struct Fixture {
   Graph g;
   int coded = -1, moved = -1, shared = -1, wide = -1, out_read = -1;
@@ -52,7 +54,17 @@ Fixture build() {
   f.wide = b.node("QRequantize", {x, rq}, clamp(-256, 255), "wide");
   const int y4 = b.node("QMatMul", {f.wide, b.constant("w3", ints({8, 3}, -127, 127, 5))}, {}, "mm3");
   f.out_read = b.node("QRequantize", {x, rq}, clamp(0, 255), "output");
-  f.g = b.finish({y1, y2, y3, y4, f.out_read});
+  std::vector<int> outs = {y1, y2, y3, y4, f.out_read};
+  const int big = b.input("big", {2, 40, 64});
+  b.g.values[big].dtype = DType::Int32;
+  for (int in : {x, big}) {
+    const std::string tag = in == x ? "small" : "big";
+    const int q = b.node("QRequantize", {in, rq}, clamp(0, 255), "q_" + tag);
+    const int k = b.node("QRequantize", {in, rq}, clamp(-100, 155), "k_" + tag);
+    const int kt = b.node("Transpose", {k}, {{"perm", std::vector<int64_t>{0, 2, 1}}}, "kt_" + tag);
+    outs.push_back(b.node("QMatMul", {q, kt}, {}, "qk_" + tag));
+  }
+  f.g = b.finish(outs);
   return f;
 }
 
@@ -65,20 +77,25 @@ TEST(IntStorage, CodesOnlyWhereEveryReaderIsAQMatMulOperand) {
   EXPECT_FALSE(plan[f.shared]) << "also read by a QAdd";
   EXPECT_FALSE(plan[f.wide]) << "a 9-bit grid does not fit uint8";
   EXPECT_FALSE(plan[f.out_read]) << "a graph output";
+  for (const Node& n : f.g.nodes)
+    if (n.name.rfind("qk_", 0) == 0) {
+      EXPECT_TRUE(plan[n.inputs[0]]) << n.name << ": Q as codes";
+      EXPECT_TRUE(plan[n.inputs[1]]) << n.name << ": Kᵀ as codes";
+    }
 }
 
 TEST(IntStorage, PlannedRunEqualsTheReferenceOnEveryPath) {
   const Fixture f = build();
-  const Tensor x = ints({2, 6, 8}, -(1 << 20), 1 << 20, 9);
+  const Tensor x = ints({2, 6, 8}, -(1 << 20), 1 << 20, 9), big = ints({2, 40, 64}, -(1 << 20), 1 << 20, 10);
   std::vector<Tensor> want;
   {
     kernels::ScopedKernelPath ref(kernels::KernelPath::Ref);
-    want = Executor(f.g, find_int_op, int_node_preparer()).run({x});
+    want = Executor(f.g, find_int_op, int_node_preparer()).run({x, big});
   }
   for (kernels::KernelPath p : kernels::supported_kernel_paths()) {
     kernels::ScopedKernelPath scoped(p);
     IntRunStats stats;
-    const std::vector<Tensor> got = Executor(f.g, find_int_op, int_node_preparer(plan_code_storage(f.g))).run({x}, nullptr, &stats);
+    const std::vector<Tensor> got = Executor(f.g, find_int_op, int_node_preparer(plan_code_storage(f.g))).run({x, big}, nullptr, &stats);
     ASSERT_EQ(got.size(), want.size());
     for (size_t o = 0; o < got.size(); ++o) {
       ASSERT_EQ(got[o].dtype(), DType::Int32) << "outputs are never codes";
