@@ -205,8 +205,18 @@ void ilayernorm(const int32_t* in, int32_t* out, int32_t rows, const ref::ILayer
   const int32_t var_shift = ref::ilayernorm_var_shift(channels, p.input_bits, p.shift_m);
   const int32_t frac = var_shift < 0 ? -var_shift : 0;
   const RequantColumns rq(p.rq.data(), channels);
+  // The affine step's bound (ILayerNormConsts::affine_limit), from the per-call maxima.
+  uint32_t max_gamma = 0, max_beta = 0;
+  for (int32_t c = 0; c < channels; ++c) {
+    max_gamma = std::max(max_gamma, magnitude(p.gamma[static_cast<size_t>(c)]));
+    max_beta = std::max(max_beta, magnitude(p.beta[static_cast<size_t>(c)]));
+  }
+  const int32_t affine_limit =
+      max_beta > static_cast<uint32_t>(kInt32Max)
+          ? -1
+          : static_cast<int32_t>((static_cast<uint32_t>(kInt32Max) - max_beta) / std::max<uint32_t>(max_gamma, 1));
   const ILayerNormConsts k{channels,       frac,          var_shift,  p.shift_m, p.var_eps,
-                           p.gamma.data(), p.beta.data(), rq.table(), bounds(p.range)};
+                           p.gamma.data(), p.beta.data(), rq.table(), bounds(p.range), affine_limit};
   // A row with max |x| <= fast_limit saturates nowhere before the division: x << frac fits, every
   // partial sum of the C shifted inputs fits (C max|x << frac| <= INT32_MAX, so the vector sum in
   // any order is the reference's), |mean| <= max|x << frac|, and |d| <= 2 INT32_MAX / C fits

@@ -275,6 +275,33 @@ TEST(EltwiseKernels, ILayerNormMatchesReferenceOnHostileParamsAndInputs) {
   EXPECT_GT(events, 0u);
 }
 
+// The vector kernels' short affine step (ILayerNormConsts::affine_limit): gamma and beta chosen so
+// that |norm| = limit lands exactly on INT32_MAX and the normalized values of random rows fall on
+// both sides of the limit.
+TEST(EltwiseKernels, ILayerNormShortAffineStepAtItsLimit) {
+  std::mt19937 rng(5);
+  for (int32_t channels : {16, 33, 768}) {
+    for (int32_t limit : {1 << 12, 1 << 15, 3 << 15}) {
+      for (int32_t sign : {1, -1}) {
+        ref::ILayerNormParams p;
+        p.input_bits = 8;
+        p.shift_m = 15;
+        const int32_t gamma = kInt32Max / limit / 2;
+        const int32_t beta = kInt32Max - limit * gamma;  // norm = limit: exactly INT32_MAX
+        for (int32_t c = 0; c < channels; ++c) {
+          p.gamma.push_back(c % 3 ? sign * gamma : -sign * (gamma - c));
+          p.beta.push_back(c % 2 ? beta : -beta);
+          p.rq.push_back(make_requant(1e-6, kInt32Max));
+        }
+        p.range = {kInt32Min, kInt32Max};
+        std::vector<int32_t> x = random_ints(64 * channels, -128, 127, rng());
+        for (int32_t c = 0; c < channels; ++c) x.push_back(c == 0 ? 127 : -1);  // one large |norm|
+        expect_layernorm_matches(x, p, "short affine C " + std::to_string(channels) + " limit " + std::to_string(limit));
+      }
+    }
+  }
+}
+
 // Rows whose d_t reach |d_t| = 46340 (the largest square that fits int32) and 46341 on the
 // kernels' vector path.
 TEST(EltwiseKernels, ILayerNormSquaresAtTheInt32Edge) {

@@ -64,6 +64,10 @@ struct ILayerNormConsts {
   const int32_t* beta;
   RequantTable rq;
   ClampBounds range;
+  // >= 0: a bound on |norm| under which norm·gamma + beta fits int32 for every channel,
+  // (INT32_MAX - max|beta|) / max(max|gamma|, 1), so a vector within it multiplies and adds
+  // without the saturation checks; -1: always checked.
+  int32_t affine_limit;
 };
 
 struct AddConsts {

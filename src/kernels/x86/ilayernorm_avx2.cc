@@ -68,6 +68,8 @@ int32_t ilayernorm_row_normalize_avx2(const int32_t* x, int32_t* out, const ILay
   const __m256i num_max = splat(INT32_MAX >> k.shift_m), num_min = splat(INT32_MIN >> k.shift_m);
   const __m256i lo = splat(k.range.lo), hi = splat(k.range.hi), lost_always = row_lost ? splat(-1) : zeros();
   const __m256d den = _mm256_set1_pd(static_cast<double>(std_int));
+  const bool short_affine = k.affine_limit >= 0;
+  const __m256i affine_limit = splat(k.affine_limit);
   return for_each_vector(k.channels, [&](int32_t c, auto lanes) {
     __m256i lost = lost_always;
     // d cannot saturate on a row the caller passes (see eltwise_kernels.cc).
@@ -78,8 +80,15 @@ int32_t ilayernorm_row_normalize_avx2(const int32_t* x, int32_t* out, const ILay
     const __m256i norm = div_round(num, den);
     const __m256i norm_lost = _mm256_andnot_si256(_mm256_cmpeq_epi32(num, zeros()), _mm256_cmpeq_epi32(norm, zeros()));
     lost = or_(lost, norm_lost);
-    const __m256i scaled = sat_mul(norm, load(k.gamma + c, lanes), lost);
-    const __m256i affine = sat_add(scaled, load(k.beta + c, lanes), lost);
+    const __m256i gamma = load(k.gamma + c, lanes), beta = load(k.beta + c, lanes);
+    __m256i affine;
+    // |norm| <= limit as uint32: min(|norm|, limit) == |norm| in every lane.
+    const __m256i magnitude = _mm256_abs_epi32(norm);
+    const __m256i beyond = _mm256_xor_si256(_mm256_min_epu32(magnitude, affine_limit), magnitude);
+    if (short_affine && _mm256_testz_si256(beyond, beyond))
+      affine = _mm256_add_epi32(_mm256_mullo_epi32(norm, gamma), beta);  // fits: ILayerNormConsts::affine_limit
+    else
+      affine = sat_add(sat_mul(norm, gamma, lost), beta, lost);
     store(out + c, clamp(requant(affine, load(k.rq, c, lanes), lost), lo, hi), lanes);
     return lost;
   });

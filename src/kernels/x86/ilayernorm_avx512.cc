@@ -64,6 +64,8 @@ int32_t ilayernorm_row_normalize_avx512(const int32_t* x, int32_t* out, const IL
   const __m512i lo = splat(k.range.lo), hi = splat(k.range.hi);
   const __mmask16 lost_always = row_lost ? 0xFFFF : 0;
   const __m512d den = _mm512_set1_pd(static_cast<double>(std_int));
+  const bool short_affine = k.affine_limit >= 0;
+  const __m512i affine_limit = splat(k.affine_limit);
   return for_each_vector(k.channels, [&](int32_t c, auto lanes) {
     __mmask16 lost = lost_always;
     // d cannot saturate on a row the caller passes (see eltwise_kernels.cc).
@@ -73,8 +75,12 @@ int32_t ilayernorm_row_normalize_avx512(const int32_t* x, int32_t* out, const IL
     const __m512i num = saturate_where(num_over, _mm512_sllv_epi32(d, shift_m), d);
     const __m512i norm = div_round(num, den);
     lost |= _mm512_test_epi32_mask(num, num) & _mm512_testn_epi32_mask(norm, norm);
-    const __m512i scaled = sat_mul(norm, load(k.gamma + c, lanes), lost);
-    const __m512i affine = sat_add(scaled, load(k.beta + c, lanes), lost);
+    const __m512i gamma = load(k.gamma + c, lanes), beta = load(k.beta + c, lanes);
+    __m512i affine;
+    if (short_affine && _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(norm), affine_limit) == 0)
+      affine = _mm512_add_epi32(_mm512_mullo_epi32(norm, gamma), beta);  // fits: ILayerNormConsts::affine_limit
+    else
+      affine = sat_add(sat_mul(norm, gamma, lost), beta, lost);
     store(out + c, clamp(requant(affine, load(k.rq, c, lanes), lost), lo, hi), lanes);
     return lost;
   });
