@@ -27,6 +27,9 @@
 #include "kernels/reference/gemm_u8s8.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/gemm_u8s8_x86.h"
 #endif
@@ -100,6 +103,61 @@ void fill_panels(const int8_t* b, int64_t row_stride, int64_t col_stride, int64_
     fill_panels(b, row_stride, col_stride, k, n, l, full_bytes, data, index, put_int16);
   else
     fill_panels(b, row_stride, col_stride, k, n, l, full_bytes, data, index, put_int8);
+}
+
+// The common case of packing at run time (Kᵀ and V of attention, rows contiguous): int8 groups
+// layout, column stride 1. Four rows of B interleave into the groups' bytes (element (t, j) at
+// (t/4)·4w + j·4 + t%4), 16 columns per step with SSE2 byte and word unpacks on x86-64 (its
+// baseline), one element at a time elsewhere and for the last columns; rows past k stay zero.
+void fill_groups_rows(const int8_t* b, int64_t row_stride, int64_t k, int64_t n, const Layout& l, int64_t full_bytes,
+                      uint8_t* data) {
+  const int64_t panels = (n + l.width - 1) / l.width;
+  const int8_t zeros[16] = {};
+  for (int64_t q = 0; q < panels; ++q) {
+    const int64_t width = panel_width(l, n, q), cols = std::min(l.width, n - q * l.width);
+    uint8_t* panel = data + q * full_bytes;
+    for (int64_t t0 = 0; t0 < k; t0 += 4) {
+      uint8_t* group = panel + t0 * width;  // (t0/4)·4w
+      const int8_t* row[4];
+      for (int r = 0; r < 4; ++r) row[r] = t0 + r < k ? b + (t0 + r) * row_stride + q * l.width : nullptr;
+      int64_t j = 0;
+#if defined(__SSE2__)
+      for (; j + 16 <= cols; j += 16) {
+        __m128i v[4];
+        for (int r = 0; r < 4; ++r)
+          v[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[r] ? row[r] + j : zeros));
+        const __m128i lo01 = _mm_unpacklo_epi8(v[0], v[1]), hi01 = _mm_unpackhi_epi8(v[0], v[1]);
+        const __m128i lo23 = _mm_unpacklo_epi8(v[2], v[3]), hi23 = _mm_unpackhi_epi8(v[2], v[3]);
+        __m128i* dst = reinterpret_cast<__m128i*>(group + j * 4);
+        _mm_storeu_si128(dst + 0, _mm_unpacklo_epi16(lo01, lo23));
+        _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(lo01, lo23));
+        _mm_storeu_si128(dst + 2, _mm_unpacklo_epi16(hi01, hi23));
+        _mm_storeu_si128(dst + 3, _mm_unpackhi_epi16(hi01, hi23));
+      }
+#endif
+      for (; j < cols; ++j)
+        for (int r = 0; r < 4; ++r) group[j * 4 + r] = row[r] ? static_cast<uint8_t>(row[r][j]) : 0;
+    }
+  }
+}
+
+// Column sums and the value range of B read with column stride 1 (rows contiguous): a plain
+// function with restrict pointers, so the int8 loads cannot alias the int32 sums and the loop
+// over a row vectorizes.
+void column_sums_rows(const int8_t* __restrict b, int64_t row_stride, int64_t k, int64_t n, int32_t* __restrict sums,
+                      int32_t* lo_out, int32_t* hi_out) {
+  int32_t lo = 0, hi = 0;
+  for (int64_t t = 0; t < k; ++t) {
+    const int8_t* __restrict row = b + t * row_stride;
+    for (int64_t j = 0; j < n; ++j) {
+      const int32_t v = row[j];
+      sums[j] += v;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  }
+  *lo_out = lo;
+  *hi_out = hi;
 }
 
 // Rows of C per task: a multiple of every kernel's tile rows (4, 6, 8), about kBlockRows, split
@@ -203,7 +261,9 @@ PackedS8 pack_s8(const int8_t* b, int64_t row_stride, int64_t col_stride, int64_
     hi = std::max(hi, v);
     p.col_sums[static_cast<size_t>(j)] += v;
   };
-  if (col_stride <= row_stride) {  // the inner loop walks the smaller stride
+  if (col_stride == 1) {
+    column_sums_rows(b, row_stride, k, n, p.col_sums.data(), &lo, &hi);
+  } else if (col_stride <= row_stride) {  // the inner loop walks the smaller stride
     for (int64_t t = 0; t < k; ++t)
       for (int64_t j = 0; j < n; ++j) visit(t, j);
   } else {
@@ -230,7 +290,10 @@ PackedS8 pack_s8(const int8_t* b, int64_t row_stride, int64_t col_stride, int64_
                 0);
   switch (l.order) {
     case Order::Rows: fill_panels(b, row_stride, col_stride, k, n, l, bits, full_bytes, p.data.data(), rows_index); break;
-    case Order::Groups: fill_panels(b, row_stride, col_stride, k, n, l, bits, full_bytes, p.data.data(), groups_index); break;
+    case Order::Groups:
+      if (bits == 8 && col_stride == 1) fill_groups_rows(b, row_stride, k, n, l, full_bytes, p.data.data());
+      else fill_panels(b, row_stride, col_stride, k, n, l, bits, full_bytes, p.data.data(), groups_index);
+      break;
     case Order::Pairs: fill_panels(b, row_stride, col_stride, k, n, l, bits, full_bytes, p.data.data(), pairs_index); break;
   }
   return p;
