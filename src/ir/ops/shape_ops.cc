@@ -133,35 +133,56 @@ void op_Unsqueeze(const OpCall& c, std::vector<Tensor>& out) {
 }
 
 // Copies elements of `x` into `y` where y[idx] = x[perm-mapped idx]; generic over element size.
+// Output axes that are consecutive in the input too (and size-1 axes) are merged first, so the
+// loops run over as few and as long axes as the permutation allows; the rows (all axes but the
+// last) are walked with an odometer, one division per chunk of rows instead of per row.
 template <class E>
 void transpose_typed(const Tensor& x, Tensor& y, const std::vector<int64_t>& perm) {
   const int64_t total = y.numel();
   if (total == 0) return;  // (before the strides: an empty input's may overflow)
   const int r = x.rank();
-  auto in_st = strides_of(x.shape());
-  std::vector<int64_t> st(r);  // input stride of each output axis
-  for (int i = 0; i < r; ++i) st[i] = in_st[perm[i]];
-  const Shape& os = y.shape();
   const E* src = reinterpret_cast<const E*>(x.raw());
   E* dst = reinterpret_cast<E*>(y.raw());
   if (r == 0) { dst[0] = src[0]; return; }
-  const int64_t len = os[r - 1], s_in = st[r - 1];
-  // Outer rows are independent: parallelize over them for big tensors.
-  const int64_t rows = total / len;
-  parallel_for(rows, std::max<int64_t>(1, (1 << 15) / len), [&](int64_t row_begin, int64_t row_end) {
-  for (int64_t row = row_begin; row < row_end; ++row) {
-    int64_t rem = row, off = 0;
-    for (int a = r - 2; a >= 0; --a) {
-      off += (rem % os[a]) * st[a];
-      rem /= os[a];
-    }
-    E* d = dst + row * len;
-    if (s_in == 1) {
-      std::memcpy(d, src + off, static_cast<size_t>(len) * sizeof(E));  // last axis kept: contiguous run
+  const auto in_st = strides_of(x.shape());
+  std::vector<int64_t> dims, st;  // merged output axes: size and input stride
+  for (int i = 0; i < r; ++i) {
+    const int64_t d = y.shape()[i], stride = in_st[perm[i]];
+    if (d == 1) continue;
+    if (!dims.empty() && st.back() == stride * d) {
+      dims.back() *= d;
+      st.back() = stride;
     } else {
-      for (int64_t k = 0; k < len; ++k) d[k] = src[off + k * s_in];
+      dims.push_back(d);
+      st.push_back(stride);
     }
   }
+  if (dims.empty()) { dst[0] = src[0]; return; }
+  const int m = static_cast<int>(dims.size());
+  const int64_t len = dims[m - 1], s_in = st[m - 1];
+  const int64_t rows = total / len;
+  parallel_for(rows, std::max<int64_t>(1, (1 << 15) / len), [&](int64_t row_begin, int64_t row_end) {
+    std::vector<int64_t> idx(static_cast<size_t>(m), 0);
+    int64_t off = 0;
+    for (int64_t a = m - 2, rem = row_begin; a >= 0; --a) {
+      idx[a] = rem % dims[a];
+      rem /= dims[a];
+      off += idx[a] * st[a];
+    }
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      E* d = dst + row * len;
+      if (s_in == 1) {
+        std::memcpy(d, src + off, static_cast<size_t>(len) * sizeof(E));  // last axis kept: contiguous run
+      } else {
+        for (int64_t k = 0; k < len; ++k) d[k] = src[off + k * s_in];
+      }
+      for (int a = m - 2; a >= 0; --a) {  // next row: the odometer
+        off += st[a];
+        if (++idx[a] < dims[a]) break;
+        off -= idx[a] * st[a];
+        idx[a] = 0;
+      }
+    }
   });
 }
 
