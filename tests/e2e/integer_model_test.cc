@@ -114,8 +114,9 @@ TEST(BundledIntegerFamilies, ShiftAndPolyRunAndCountTruncations) {
   }
 }
 
-// A batch-1 model (export's default) runs the images of one call side by side, one per thread:
-// the same logits and truncation counts per node as one image at a time (Shift counts some).
+// Chunks of the model's batch run side by side, one per thread: the same logits and truncation
+// counts per node as one image at a time (Shift counts some). A batch-1 model (export's default),
+// and a batch-4 model whose last chunk of the 9 images is zero-padded.
 TEST(BundledIntegerBatchOne, ImagesSideBySideEqualOneAtATime) {
   if (!fs::exists(kFashion / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const qvit::CalibrationResult calib = calibrate_bundled("deit_fmnist", "w8a8");
@@ -127,25 +128,28 @@ TEST(BundledIntegerBatchOne, ImagesSideBySideEqualOneAtATime) {
   ASSERT_TRUE(loader.next(batch));
   qvit::LoweringOptions opt;
   opt.family = qvit::NonlinearFamily::Shift;
-  qvit::IntModel model((kRoot / "models" / "deit_fmnist.onnx").string(), calib, 1, opt);
-  const int threads = qvit::num_threads();
-  qvit::set_num_threads(2);
-  qvit::IntRunStats together, one_by_one;
-  const qvit::Tensor y = model.run_integer(batch.images, &together);
-  qvit::set_num_threads(threads);
-  uint64_t events = 0;
-  for (int64_t i = 0; i < 9; ++i) {
-    const qvit::Tensor yi = model.run_integer(qvit::row_range(batch.images, i, 1), &one_by_one);
-    ASSERT_EQ(yi.numel() * 9, y.numel());
-    for (int64_t k = 0; k < yi.numel(); ++k) ASSERT_EQ(yi.data<int32_t>()[k], y.data<int32_t>()[i * yi.numel() + k]) << i;
+  for (int64_t model_batch : {1, 4}) {
+    SCOPED_TRACE("model batch " + std::to_string(model_batch));
+    qvit::IntModel model((kRoot / "models" / "deit_fmnist.onnx").string(), calib, model_batch, opt);
+    const int threads = qvit::num_threads();
+    qvit::set_num_threads(2);
+    qvit::IntRunStats together, one_by_one;
+    const qvit::Tensor y = model.run_integer(batch.images, &together);
+    qvit::set_num_threads(threads);
+    uint64_t events = 0;
+    for (int64_t i = 0; i < 9; ++i) {
+      const qvit::Tensor yi = model.run_integer(qvit::row_range(batch.images, i, 1), &one_by_one);
+      ASSERT_EQ(yi.numel() * 9, y.numel());
+      for (int64_t k = 0; k < yi.numel(); ++k) ASSERT_EQ(yi.data<int32_t>()[k], y.data<int32_t>()[i * yi.numel() + k]) << i;
+    }
+    ASSERT_EQ(together.per_node.size(), one_by_one.per_node.size());
+    for (const auto& [node, s] : one_by_one.per_node) {
+      EXPECT_EQ(together.per_node.at(node).events, s.events) << node;
+      EXPECT_EQ(together.per_node.at(node).elements, s.elements) << node;
+      events += s.events;
+    }
+    EXPECT_GT(events, 0u);
   }
-  ASSERT_EQ(together.per_node.size(), one_by_one.per_node.size());
-  for (const auto& [node, s] : one_by_one.per_node) {
-    EXPECT_EQ(together.per_node.at(node).events, s.events) << node;
-    EXPECT_EQ(together.per_node.at(node).elements, s.elements) << node;
-    events += s.events;
-  }
-  EXPECT_GT(events, 0u);
 }
 
 // The third-party ViT (float 97.91%; its authors' int8 build with float activations 98.19%):
