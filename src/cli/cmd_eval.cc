@@ -76,9 +76,20 @@ void add_eval_command(CLI::App& app) {
       if (!o->calib.empty() || o->integer)
         throw Error(o->model + ": an exported integer model carries its calibration; drop --calib/--int");
       int_onnx.emplace(load_int_onnx(o->model));
-      // Loader batches of one chunk of the model's own batch per thread, run side by side
-      // (IntModel::run), so no chunk is padded but the last; a batch-1 model takes --batch images.
-      if (int_onnx->batch_size() > 1) o->batch = int_onnx->batch_size() * num_threads();
+      // Loader batches of whole chunks of the model's own batch (one per thread when they run side
+      // by side, IntModel::run), so no chunk is padded but the last; a batch-1 model takes --batch.
+      if (int_onnx->batch_size() > 1) o->batch = loader_batch(*int_onnx, int_onnx->batch_size());
+    }
+    // --int: lowered before the loader exists, for the chunk size its activations allow
+    // (lower_for_evaluation), and the loader takes one chunk per thread when they run side by side.
+    std::optional<CalibrationResult> calib;
+    LoweringOptions int_options;
+    std::unique_ptr<IntModel> int_model;
+    if (!o->calib.empty()) calib = load_calibration_result(o->calib);
+    if (o->integer) {
+      int_options.family = nonlinear_family_from_name(o->nonlinear.empty() ? calib->recipe.nonlinear : o->nonlinear);
+      int_options.softmax_m_star = o->m_star;
+      int_model = lower_for_evaluation(o->model, *calib, o->batch, int_options);
     }
     const LocatedConfig cfg = choose_config(o->model, o->config, o->preset);
     std::string data_path = o->data.empty() ? cfg.resolve(cfg.config.default_data) : o->data;
@@ -88,10 +99,7 @@ void add_eval_command(CLI::App& app) {
     auto dataset = data::open_dataset(data_path, cfg.config, dopt);
     spdlog::info("{}", dataset->description());
     data::BatchLoaderOptions lopt;
-    // The integer model runs one chunk of --batch images per thread side by side (IntModel::run),
-    // each op serial inside, instead of sharing every op between the cores: a small model's ops are
-    // a few microseconds of work, less than handing them over costs.
-    lopt.batch_size = o->integer ? o->batch * num_threads() : o->batch;
+    lopt.batch_size = int_model ? loader_batch(*int_model, o->batch) : o->batch;
     lopt.limit = o->limit;
     lopt.skip_bad = o->skip_bad;
     lopt.num_classes = cfg.config.num_classes;
@@ -117,25 +125,21 @@ void add_eval_command(CLI::App& app) {
       j = r.to_json();
       j["mode"] = "float";
     } else if (o->integer) {
-      const CalibrationResult calib = load_calibration_result(o->calib);
-      LoweringOptions lopt;
-      lopt.family = nonlinear_family_from_name(o->nonlinear.empty() ? calib.recipe.nonlinear : o->nonlinear);
-      lopt.softmax_m_star = o->m_star;
-      const IntEvaluation ev = evaluate_integer(o->model, calib, loader, o->batch, lopt, progress, o->compare);
+      const IntEvaluation ev = evaluate_integer(*int_model, o->model, *calib, loader, o->batch, progress, o->compare);
       r = ev.integer;
       j = ev.to_json();
       j["mode"] = "integer";
       j["calib"] = o->calib;
-      j["recipe"] = calib.recipe.name;
-      report_allocation(calib, j);
+      j["recipe"] = calib->recipe.name;
+      report_allocation(*calib, j);
       if (ev.compared)
         spdlog::info("integer-only ({}): top-1 {:.2f}% (fake-quant {:.2f}%, float {:.2f}%); agreement with fake-quant {:.2f}%, "
                      "with float {:.2f}%",
-                     nonlinear_family_name(lopt.family), r.top1(), ev.fake_quant_top1, ev.float_top1,
+                     nonlinear_family_name(int_options.family), r.top1(), ev.fake_quant_top1, ev.float_top1,
                      ev.agreement_fake_quant, ev.agreement_float);
       else
         spdlog::info("integer-only ({}): top-1 {:.2f}% (--compare adds agreement with the fake-quant and float models)",
-                     nonlinear_family_name(lopt.family), r.top1());
+                     nonlinear_family_name(int_options.family), r.top1());
       ev.truncations.log_nonzero();
       uint64_t failed = 0;
       for (const auto& b : ev.bounds)
@@ -146,14 +150,13 @@ void add_eval_command(CLI::App& app) {
       if (failed > 3) spdlog::warn("int32 range proof failed for {} more kernel(s) (all in the JSON's int32_range_proof)", failed - 3);
       integrity = {ev.truncations.total_events(), failed};
     } else {
-      const CalibrationResult calib = load_calibration_result(o->calib);
-      const FakeQuantEvaluation ev = evaluate_fake_quant(o->model, calib, loader, o->batch, progress);
+      const FakeQuantEvaluation ev = evaluate_fake_quant(o->model, *calib, loader, o->batch, progress);
       r = ev.quantized;
       j = ev.to_json();
       j["mode"] = "fake_quant";
       j["calib"] = o->calib;
-      j["recipe"] = calib.recipe.name;
-      report_allocation(calib, j);
+      j["recipe"] = calib->recipe.name;
+      report_allocation(*calib, j);
       spdlog::info("top-1 agreement with float: {:.2f}%", j["agreement"].get<double>());
     }
     j["model"] = o->model;

@@ -8,6 +8,7 @@
 
 #include "runtime/fake_quant_model.h"
 #include "runtime/int_model.h"
+#include "util/thread_pool.h"
 
 namespace qvit {
 
@@ -77,13 +78,32 @@ nlohmann::json IntEvaluation::to_json() const {
   return j;
 }
 
+std::unique_ptr<IntModel> lower_for_evaluation(const std::string& model_path, const CalibrationResult& calib,
+                                               int64_t batch, const LoweringOptions& options) {
+  auto one = std::make_unique<IntModel>(model_path, calib, 1, options);
+  const int64_t rows = one->side_by_side_chunk_rows(batch);
+  if (rows == 1) return one;
+  one.reset();
+  return std::make_unique<IntModel>(model_path, calib, rows, options);
+}
+
+int64_t loader_batch(const IntModel& model, int64_t batch) {
+  if (!model.runs_chunks_side_by_side()) return std::max(batch, model.batch_size());
+  return std::max(batch, model.batch_size() * num_threads());
+}
+
 IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationResult& calib, data::BatchLoader& loader,
                                int64_t batch_size, const LoweringOptions& options, bool progress, bool compare) {
   IntModel model(model_path, calib, batch_size, options);
+  return evaluate_integer(model, model_path, calib, loader, batch_size, progress, compare);
+}
+
+IntEvaluation evaluate_integer(IntModel& model, const std::string& model_path, const CalibrationResult& calib,
+                               data::BatchLoader& loader, int64_t batch_size, bool progress, bool compare) {
   std::optional<FakeQuantModel> fake;
   if (compare) fake.emplace(model_path, calib, batch_size);
   IntEvaluation ev;
-  ev.family = options.family;
+  ev.family = model.lowered().family;
   ev.bounds = model.lowered().bounds;
   ev.compared = compare;
   IntRunStats stats;

@@ -12,6 +12,7 @@
 #include "eval/classification.h"
 #include "intgraph/int_ops.h"
 #include "intgraph/lower.h"
+#include "runtime/int_model.h"
 
 namespace qvit {
 
@@ -50,5 +51,17 @@ struct IntEvaluation {
 // passes instead of one) for the agreements and their top-1; without it only the integer model runs.
 IntEvaluation evaluate_integer(const std::string& model_path, const CalibrationResult& calib, data::BatchLoader& loader,
                                int64_t batch_size, const LoweringOptions& options, bool progress, bool compare = true);
+// The same on a model already lowered (any batch: see lower_for_evaluation).
+IntEvaluation evaluate_integer(IntModel& model, const std::string& model_path, const CalibrationResult& calib,
+                               data::BatchLoader& loader, int64_t batch_size, bool progress, bool compare);
+
+// The integer model for evaluating `batch` images per call: lowered for one image first, then, if
+// its activations are small, for IntModel::side_by_side_chunk_rows(batch) images (cheap for such a
+// model), whose chunks run side by side. The loader should then take loader_batch() images.
+std::unique_ptr<IntModel> lower_for_evaluation(const std::string& model_path, const CalibrationResult& calib,
+                                               int64_t batch, const LoweringOptions& options);
+// Images per call for `model` when the user asked for `batch`: one chunk per thread when chunks run
+// side by side (at least `batch`), else `batch`.
+int64_t loader_batch(const IntModel& model, int64_t batch);
 
 }  // namespace qvit

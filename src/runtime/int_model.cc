@@ -75,6 +75,23 @@ void IntModel::prepare() {
   const CodeStorage plan =
       kernels::active_kernel_path() == kernels::KernelPath::Ref ? CodeStorage{} : plan_code_storage(lowered_.graph);
   exec_ = std::make_unique<Executor>(lowered_.graph, find_int_op, int_node_preparer(plan));
+  for (const Value& v : lowered_.graph.values) {
+    if (v.constant) continue;
+    int64_t n = 1;
+    for (int64_t d : v.shape) n = d > 0 && n <= (int64_t{1} << 40) / d ? n * d : n;
+    largest_value_bytes_ = std::max<int64_t>(largest_value_bytes_, n * 4);  // int32 values
+  }
+}
+
+bool IntModel::runs_chunks_side_by_side() const {
+  return num_threads() > 1 && largest_value_bytes_ <= kSideBySideChunkBytes;
+}
+
+int64_t IntModel::side_by_side_chunk_rows(int64_t max_batch) const {
+  const int64_t per_image = std::max<int64_t>(1, largest_value_bytes_ / std::max<int64_t>(model_batch_, 1));
+  int64_t rows = 1;
+  while (rows * 2 <= max_batch && rows * 2 * per_image <= kSideBySideChunkBytes) rows *= 2;
+  return rows;
 }
 
 // One chunk of exactly the model's batch: the image to centered integer codes of the input grid
@@ -108,7 +125,7 @@ Tensor IntModel::run_integer(const Tensor& images, IntRunStats* stats) {
   // parallel_for), when there are at least two of them: a chunk's ops are then too small to share
   // between cores at a profit (a batch-1 model, export's default, always; a small model at any
   // batch), and no thread waits for another inside an op. Counts per chunk, summed in chunk order.
-  if (n >= 2 * model_batch_ && num_threads() > 1) {
+  if (n >= 2 * model_batch_ && runs_chunks_side_by_side()) {
     if (stats && n % model_batch_) zero_row_counts();  // measured here, read by the threads
     const int64_t chunks = (n + model_batch_ - 1) / model_batch_;
     std::vector<IntRunStats> per(stats ? static_cast<size_t>(chunks) : 0);

@@ -152,6 +152,26 @@ TEST(BundledIntegerBatchOne, ImagesSideBySideEqualOneAtATime) {
   }
 }
 
+// The chunk size of evaluation: the largest power of two (≤ the batch asked for) whose largest
+// activation stays within the side-by-side limit; deit_fmnist's 17×512 activations allow 32.
+TEST(BundledIntegerBatchOne, EvaluationChunksFitTheSideBySideLimit) {
+  const qvit::CalibrationResult calib = calibrate_bundled("deit_fmnist", "w8a8");
+  const qvit::IntModel one((kRoot / "models" / "deit_fmnist.onnx").string(), calib, 1, qvit::LoweringOptions{});
+  const int64_t per_image = one.largest_value_bytes();
+  ASSERT_GT(per_image, 0);
+  for (int64_t asked : {1, 5, 32, 1000}) {
+    const int64_t rows = one.side_by_side_chunk_rows(asked);
+    EXPECT_EQ(rows & (rows - 1), 0) << rows;
+    EXPECT_LE(rows, asked);
+    EXPECT_LE(rows * per_image, qvit::IntModel::kSideBySideChunkBytes);
+    EXPECT_TRUE(rows * 2 > asked || rows * 2 * per_image > qvit::IntModel::kSideBySideChunkBytes) << asked;
+  }
+  EXPECT_EQ(one.side_by_side_chunk_rows(32), 32);
+  const auto model = qvit::lower_for_evaluation((kRoot / "models" / "deit_fmnist.onnx").string(), calib, 32, qvit::LoweringOptions{});
+  EXPECT_EQ(model->batch_size(), 32);
+  EXPECT_EQ(model->largest_value_bytes(), 32 * per_image);
+}
+
 // The third-party ViT (float 97.91%; its authors' int8 build with float activations 98.19%):
 // integer-only w8a8 on the full 10k MNIST test set.
 TEST(Vit4MnistInteger, Accuracy_W8A8IntegerOnlyAtLeast97_7) {
