@@ -53,6 +53,8 @@ measure "eval_batch32_limit32" - 1536 -- "$QVIT" eval "$MODEL" "${CFG[@]}" --dat
 measure "calibrate_w8a8_32" - 2560 -- "$QVIT" calibrate "$MODEL" "${CFG[@]}" --data "$DATA" --recipe w8a8 \
   -o "$WORK/deit_s.w8a8.calib.json" -q
 measure "eval_int_batch32_limit32" - 1536 -- "$QVIT" eval "$MODEL" "${CFG[@]}" --data "$DATA" --limit 32 \
+  --calib "$WORK/deit_s.w8a8.calib.json" --int -q
+measure "eval_int_compare_batch32_limit32" - 1536 -- "$QVIT" eval "$MODEL" "${CFG[@]}" --data "$DATA" --limit 32 \
   --calib "$WORK/deit_s.w8a8.calib.json" --int --compare -q
 # Issue 10: LRP importance (forward, gradient and relevance per image, 2 threads) on the 32
 # calibration images, then the mixed-precision calibration; the bound (60 s, 2.5 GB) is for the
