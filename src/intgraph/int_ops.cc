@@ -238,9 +238,8 @@ bool mean_of_contiguous_axes(const int32_t* x, const Shape& shape, const std::ve
   int64_t outer = 1, reduced = 1, inner = 1;
   for (int a = 0; a < r; ++a) (a < first ? outer : a <= last ? reduced : inner) *= shape[a];
   const int64_t n = outer * reduced * inner;
-  uint32_t max_abs = 0;
-  for (int64_t i = 0; i < n; ++i) max_abs = std::max(max_abs, x[i] < 0 ? 0u - static_cast<uint32_t>(x[i]) : static_cast<uint32_t>(x[i]));
-  if (static_cast<uint64_t>(max_abs) * static_cast<uint64_t>(reduced) > static_cast<uint64_t>(INT32_MAX)) return false;
+  const kernels::Checked32 largest = intops::max_abs(x, n);  // lost: some |x| is 2^31
+  if (largest.lost || static_cast<int64_t>(largest.value) * reduced > INT32_MAX) return false;
   for (int64_t o = 0; o < outer; ++o) {
     int32_t* acc = sums + o * inner;
     for (int64_t k = 0; k < reduced; ++k) {

@@ -247,6 +247,11 @@ void ilayernorm(const int32_t* in, int32_t* out, int32_t rows, const ref::ILayer
 
 namespace {
 
+// `out` from element `at` on.
+RequantOut requant_out_at(const RequantOut& out, int64_t at) {
+  return {out.values ? out.values + at : nullptr, out.codes ? out.codes + at : nullptr, out.offset};
+}
+
 // Rows [r0, r1) of a reference requantize into `out` ([rows, channels]; per tensor: rows 1), codes
 // through an int32 buffer of the chunk; the chunk's events.
 int32_t reference_requantize(const int32_t* in, RequantOut out, int64_t r0, int64_t r1, int32_t channels,
@@ -282,17 +287,14 @@ void requantize_into(const int32_t* in, RequantOut out, int32_t rows, int32_t ch
   if (x86 && per_channel) {
     const RequantColumns table(rq, channels);
     events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
-      const int64_t at = r0 * channels;
-      const RequantOut chunk{out.values ? out.values + at : nullptr, out.codes ? out.codes + at : nullptr, out.offset};
-      return x86->requantize_per_channel(in + at, chunk, static_cast<int32_t>(r1 - r0), channels, table.table(),
-                                         bounds(range));
+      return x86->requantize_per_channel(in + r0 * channels, requant_out_at(out, r0 * channels),
+                                         static_cast<int32_t>(r1 - r0), channels, table.table(), bounds(range));
     });
   } else if (x86) {
     const RequantConsts k = with_nonnegative_shifts(*rq);
     events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
-      const int64_t at = r0 * channels;
-      const RequantOut chunk{out.values ? out.values + at : nullptr, out.codes ? out.codes + at : nullptr, out.offset};
-      return x86->requantize(in + at, chunk, static_cast<int32_t>((r1 - r0) * channels), k, bounds(range));
+      return x86->requantize(in + r0 * channels, requant_out_at(out, r0 * channels),
+                             static_cast<int32_t>((r1 - r0) * channels), k, bounds(range));
     });
   } else {
     events = parallel_events(rows, row_grain, [&](int64_t r0, int64_t r1) {
